@@ -1,0 +1,86 @@
+package holdstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// writeStmts are the hot write statements. They are prepared on the DB, not
+// on the write connection: database/sql re-prepares a connection's statement
+// in every transaction, but reuses a DB statement's per-connection handle.
+type writeStmts struct {
+	insertHold  *sql.Stmt
+	transition  *sql.Stmt
+	insertEvent *sql.Stmt
+}
+
+// rankSQL is Reason.Rank as SQL over the stored failure_reason, built from the
+// same Reasons list, so the precedence has one definition.
+func rankSQL() string {
+	var b strings.Builder
+	b.WriteString("CASE failure_reason")
+	for _, r := range Reasons {
+		fmt.Fprintf(&b, " WHEN '%s' THEN %d", r, r.Rank())
+	}
+	b.WriteString(" ELSE 0 END")
+	return b.String()
+}
+
+func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
+	var (
+		s   writeStmts
+		err error
+	)
+	prep := func(dst **sql.Stmt, query string) {
+		if err == nil {
+			*dst, err = db.PrepareContext(ctx, query)
+		}
+	}
+	prep(&s.insertHold, `INSERT INTO holds (id, payment_hash, owner,
+		request_key, amount_msat, fee_msat, receiver_key, receiver_lsp,
+		receiver_invoice, receiver_invoice_expiry, hold_invoice, cltv_delta,
+		retry_policy, release_secret, deadline_time, state, created_at,
+		updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+
+	// The compare-and-set of a transition. A reason replaces the stored one
+	// only if it ranks higher; zero fields leave their columns alone.
+	prep(&s.transition, `UPDATE holds SET
+		state = ?1,
+		updated_at = ?2,
+		failure_reason = CASE WHEN ?3 > (`+rankSQL()+`) THEN ?4
+			ELSE failure_reason END,
+		incoming_expiry = CASE WHEN ?5 > 0 THEN ?5 ELSE incoming_expiry END,
+		deadline_height = CASE WHEN ?6 > 0 THEN ?6 ELSE deadline_height END,
+		attempts = attempts + ?7,
+		preimage = COALESCE(?8, preimage),
+		outbound_fee_msat = CASE WHEN ?9 > 0 THEN ?9
+			ELSE outbound_fee_msat END,
+		resolved = ?10
+		WHERE id = ?11 AND state = ?12
+		AND (?13 IS NULL OR payment_hash = ?13)
+		RETURNING failure_reason`)
+	prep(&s.insertEvent, `INSERT INTO hold_events
+		(hold_id, from_state, to_state, reason, final, at)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	return &s, nil
+}
+
+func (s *writeStmts) close() {
+	for _, st := range []*sql.Stmt{s.insertHold, s.transition, s.insertEvent} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// stmt binds a prepared statement to the transaction.
+func (t *Tx) stmt(st *sql.Stmt) *sql.Stmt {
+	return t.tx.StmtContext(t.ctx, st)
+}

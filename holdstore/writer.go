@@ -1,0 +1,215 @@
+package holdstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// writeReq is one caller's write, waiting for the writer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(*Tx) error
+	done chan error
+}
+
+// Tx is a write transaction as a write function sees it. Its methods are the
+// store's write primitives; they run inside the caller's savepoint.
+type Tx struct {
+	ctx    context.Context
+	tx     *sql.Tx
+	stmts  *writeStmts
+	now    time.Time
+	events int
+}
+
+// Exec runs a statement in the transaction, for writers of other tables that
+// share the store's file and its single writer.
+func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(t.ctx, query, args...)
+}
+
+// QueryRow runs a query in the transaction.
+func (t *Tx) QueryRow(query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(t.ctx, query, args...)
+}
+
+// Query runs a query in the transaction.
+func (t *Tx) Query(query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(t.ctx, query, args...)
+}
+
+// Now is the time stamped on everything the transaction writes.
+func (t *Tx) Now() time.Time { return t.now }
+
+// Update runs fn in a write transaction and returns once it is durable. fn's
+// writes are atomic: if fn returns an error, none of them stay. Writes that
+// arrive together share one commit (group commit); each runs in its own
+// savepoint, so they cannot see each other's failures.
+//
+// fn must not keep the Tx, and must not call the store's write methods.
+func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- req:
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once the writer has the request, its outcome is decided by the
+	// writer alone; wait for it even if ctx ends, so the caller never
+	// mistakes a committed write for a failed one.
+	return <-req.done
+}
+
+// writeLoop owns the write connection. It takes a waiting write, everything
+// else already queued behind it (up to MaxBatch), and commits them together.
+func (s *Store) writeLoop() {
+	defer s.wg.Done()
+	batch := make([]*writeReq, 0, s.cfg.MaxBatch)
+	for {
+		select {
+		case req := <-s.writes:
+			batch = append(batch[:0], req)
+		fill:
+			for len(batch) < s.cfg.MaxBatch {
+				select {
+				case req := <-s.writes:
+					batch = append(batch, req)
+				default:
+					break fill
+				}
+			}
+			s.commit(batch)
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// commit runs a batch of writes in one transaction and answers each caller.
+func (s *Store) commit(batch []*writeReq) {
+	errs := make([]error, len(batch))
+	events := 0
+	err := s.withTx(func(tx *sql.Tx) error {
+		events = 0
+		now := s.clock.Now()
+		for i, req := range batch {
+			if err := req.ctx.Err(); err != nil {
+				errs[i] = err
+				continue
+			}
+			t := &Tx{ctx: req.ctx, tx: tx, stmts: s.stmts, now: now}
+			if len(batch) == 1 {
+				// Alone in the transaction: rolling it back undoes
+				// exactly this write, no savepoint needed.
+				if errs[i] = req.fn(t); errs[i] != nil {
+					return errs[i]
+				}
+			} else {
+				errs[i] = savepoint(tx, func() error { return req.fn(t) })
+				if isFatal(errs[i]) {
+					return errs[i]
+				}
+			}
+			if errs[i] == nil {
+				events += t.events
+			}
+		}
+		return nil
+	})
+	for i, req := range batch {
+		switch {
+		case err != nil && errs[i] == nil:
+			req.done <- fmt.Errorf("commit: %w", err)
+		default:
+			req.done <- errs[i]
+		}
+	}
+	if err == nil && events > 0 {
+		s.broadcast()
+	}
+}
+
+// withTx begins an immediate transaction on the write connection, retrying
+// while another process holds the lock, runs fn and commits.
+func (s *Store) withTx(fn func(*sql.Tx) error) error {
+	ctx := context.Background()
+	var (
+		tx  *sql.Tx
+		err error
+	)
+	for attempt := 0; ; attempt++ {
+		tx, err = s.wconn.BeginTx(ctx, nil)
+		if err == nil || !isBusy(err) || attempt == 5 {
+			break
+		}
+		s.log.Warn("database busy, retrying", "attempt", attempt+1)
+		select {
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		case <-s.quit:
+			return ErrClosed
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// savepoint runs fn so that its writes are undone if it fails.
+func savepoint(tx *sql.Tx, fn func() error) error {
+	if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+		return err
+	}
+	err := fn()
+	if err != nil {
+		if _, rerr := tx.Exec("ROLLBACK TO w"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	if _, rerr := tx.Exec("RELEASE w"); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+func sqliteCode(err error) int {
+	var serr *sqlite.Error
+	if errors.As(err, &serr) {
+		return serr.Code()
+	}
+	return 0
+}
+
+func isBusy(err error) bool {
+	c := sqliteCode(err) & 0xff
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+}
+
+func isUnique(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE ||
+		c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// isFatal reports errors after which the transaction cannot go on: the disk
+// or the file failed, not the caller's write.
+func isFatal(err error) bool {
+	switch sqliteCode(err) & 0xff {
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CORRUPT,
+		sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_READONLY:
+		return true
+	}
+	return false
+}
