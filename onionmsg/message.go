@@ -85,3 +85,9 @@ func Open[T Message](e *Envelope) (T, error) {
 	}
 	return m.(T), nil
 }
+
+// Message decodes the envelope's payload as the message its type names.
+// Verify the envelope first.
+func (e *Envelope) Message() (Message, error) {
+	return DecodeMessage(e.Type, e.Payload)
+}
