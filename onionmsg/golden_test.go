@@ -12,7 +12,7 @@ import (
 )
 
 // update rewrites the golden fixtures and the fuzz seed corpora:
-// go test ./onionmsg/ -run 'TestGolden|TestWriteFuzzSeeds' -update
+// go test ./onionmsg/ -run 'TestGolden|TestFuzzSeeds' -update
 var update = flag.Bool("update", false, "rewrite testdata golden files and fuzz seeds")
 
 // encoder is what the golden test needs of a message or an envelope.
