@@ -69,6 +69,12 @@ func goldenPath(name string) string {
 
 func readGolden(t *testing.T, name string) []byte {
 	t.Helper()
+	return readGoldenB(t, name)
+}
+
+// readGoldenB reads a golden file for a test or a benchmark.
+func readGoldenB(t testing.TB, name string) []byte {
+	t.Helper()
 	text, err := os.ReadFile(goldenPath(name))
 	if err != nil {
 		t.Fatalf("read golden (run with -update to create it): %v", err)
