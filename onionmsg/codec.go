@@ -275,13 +275,16 @@ func decodeTLV(b []byte, max int, recs ...tlv.Record) (tlv.TypeMap,
 		return nil, nil, fmt.Errorf("%w: %d bytes, at most %d",
 			ErrOversize, len(b), max)
 	}
+	if err := scanFraming(b); err != nil {
+		return nil, nil, err
+	}
 	stream, err := tlv.NewStream(recs...)
 	if err != nil {
 		return nil, nil, err
 	}
 	parsed, err := stream.DecodeWithParsedTypesP2P(bytes.NewReader(b))
 	if err != nil {
-		return nil, nil, decodeError(b, err)
+		return nil, nil, decodeError(err)
 	}
 	var extra tlv.TypeMap
 	for typ, v := range parsed {
@@ -328,56 +331,89 @@ func has(parsed tlv.TypeMap, typ tlv.Type) bool {
 	return ok
 }
 
-// decodeError maps the tlv package's errors onto ours. Errors our own record
-// decoders return pass through.
-func decodeError(b []byte, err error) error {
+// scanFraming walks the records of b without decoding them and rejects bad
+// framing: a type or length that is cut short or not minimally encoded
+// (ErrTruncated, ErrNonCanonicalVarInt), a value longer than what is left
+// (ErrTruncated), a type repeated (ErrDuplicateType) or lower than the one
+// before (ErrOutOfOrder). The tlv package would catch these too, but only
+// after allocating a buffer of the declared length for an unknown record,
+// and without telling a duplicate from a reordering.
+func scanFraming(b []byte) error {
+	var prev uint64
+	for first := true; len(b) > 0; first = false {
+		typ, n, err := readBigSize(b)
+		if err != nil {
+			return fmt.Errorf("%w: record type", err)
+		}
+		b = b[n:]
+		switch {
+		case !first && typ == prev:
+			return fmt.Errorf("%w: %d", ErrDuplicateType, typ)
+		case !first && typ < prev:
+			return fmt.Errorf("%w: %d after %d", ErrOutOfOrder, typ, prev)
+		}
+		prev = typ
+		l, n, err := readBigSize(b)
+		if err != nil {
+			return fmt.Errorf("%w: length of record %d", err, typ)
+		}
+		b = b[n:]
+		if l > uint64(len(b)) {
+			return fmt.Errorf("%w: record %d of %d bytes, %d left",
+				ErrTruncated, typ, l, len(b))
+		}
+		b = b[l:]
+	}
+	return nil
+}
+
+// readBigSize reads one BigSize varint (BOLT 1) from the front of b and
+// returns it with the number of bytes it took.
+func readBigSize(b []byte) (uint64, int, error) {
+	if len(b) == 0 {
+		return 0, 0, ErrTruncated
+	}
+	var (
+		n   int
+		min uint64
+	)
+	switch b[0] {
+	case 0xfd:
+		n, min = 3, 0xfd
+	case 0xfe:
+		n, min = 5, 0x10000
+	case 0xff:
+		n, min = 9, 0x100000000
+	default:
+		return uint64(b[0]), 1, nil
+	}
+	if len(b) < n {
+		return 0, 0, ErrTruncated
+	}
+	var buf [8]byte
+	copy(buf[8-(n-1):], b[1:n])
+	v := binary.BigEndian.Uint64(buf[:])
+	if v < min {
+		return 0, 0, ErrNonCanonicalVarInt
+	}
+	return v, n, nil
+}
+
+// decodeError maps the tlv package's errors onto ours. After scanFraming
+// only value errors remain; errors our own record decoders return pass
+// through.
+func decodeError(err error) error {
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return fmt.Errorf("%w: %w", ErrTruncated, err)
-
-	// A record longer than 64 KiB cannot fit in any input we accept, so
-	// the input ends inside it.
 	case errors.Is(err, tlv.ErrRecordTooLarge):
 		return fmt.Errorf("%w: %w", ErrTruncated, err)
-
 	case errors.Is(err, tlv.ErrVarIntNotCanonical):
 		return fmt.Errorf("%w: %w", ErrNonCanonicalVarInt, err)
-
 	case errors.Is(err, tlv.ErrStreamNotCanonical):
-		return classifyNonCanonical(b)
+		return fmt.Errorf("%w: %w", ErrOutOfOrder, err)
 	}
 	return err
-}
-
-// classifyNonCanonical tells a duplicate type from one out of order. The
-// tlv package reports both as ErrStreamNotCanonical; this runs only on that
-// error path.
-func classifyNonCanonical(b []byte) error {
-	var (
-		r    = bytes.NewReader(b)
-		buf  [8]byte
-		prev uint64
-	)
-	for i := 0; ; i++ {
-		typ, err := tlv.ReadVarInt(r, &buf)
-		if err != nil {
-			break
-		}
-		if i > 0 && typ == prev {
-			return fmt.Errorf("%w: %d", ErrDuplicateType, typ)
-		}
-		if i > 0 && typ < prev {
-			return fmt.Errorf("%w: %d after %d", ErrOutOfOrder, typ,
-				prev)
-		}
-		prev = typ
-		l, err := tlv.ReadVarInt(r, &buf)
-		if err != nil || l > uint64(r.Len()) {
-			break
-		}
-		_, _ = r.Seek(int64(l), io.SeekCurrent)
-	}
-	return ErrOutOfOrder
 }
 
 // validNodeKey does the cheap checks an encoder makes on a node key: not

@@ -82,6 +82,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"truncated after type", decRelease, release[:1], ErrTruncated},
 		{"truncated length varint", decRelease, append(slices.Clone(release), 0xf1, 0xfd, 0x01), ErrTruncated},
 		{"truncated unknown odd record", decRelease, append(slices.Clone(release), 0xf1, 0x05, 0x00), ErrTruncated},
+		{"unknown odd record of 4 GiB", decRelease, append(slices.Clone(release), 0xf1, 0xff, 0, 0, 0, 1, 0, 0, 0, 0, 0), ErrTruncated},
+		{"truncated type varint", decRelease, append(slices.Clone(release), 0xfe, 0x00), ErrTruncated},
 		{"oversize", decRelease, edit(t, "release_held_htlc", addRecord(1001, make([]byte, 300))), ErrOversize},
 		{"oversize envelope", decEnvelope, make([]byte, MaxEnvelopeSize+1), ErrOversize},
 		{"unknown even type after signature", decRelease, edit(t, "release_held_htlc", addRecord(242, nil)), ErrUnknownEvenType},
@@ -95,6 +97,8 @@ func TestDecodeRejects(t *testing.T) {
 		}), ErrOutOfOrder},
 		{"non-minimal type varint", decRelease, append([]byte{0xfd, 0x00, 0x00}, release[1:]...), ErrNonCanonicalVarInt},
 		{"non-minimal length varint", decRelease, append([]byte{0x00, 0xfd, 0x00, 0x10}, release[2:]...), ErrNonCanonicalVarInt},
+		{"non-minimal 4-byte varint", decRelease, append(slices.Clone(release), 0xfe, 0x00, 0x00, 0xff, 0xff, 0x00), ErrNonCanonicalVarInt},
+		{"non-minimal 8-byte varint", decRelease, append(slices.Clone(release), 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x00), ErrNonCanonicalVarInt},
 
 		// Lengths.
 		{"short hold id", decRelease, edit(t, "release_held_htlc", setRecord(0, make([]byte, 15))), ErrWrongLength},
