@@ -64,7 +64,7 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		RETURNING failure_reason`)
 	prep(&s.insertEvent, `INSERT INTO hold_events
 		(hold_id, from_state, to_state, reason, final, at)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`)
+		VALUES (?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("prepare: %w", err)

@@ -175,6 +175,7 @@ func dsn(cfg Config) string {
 		"journal_mode(WAL)",
 		"synchronous(FULL)",
 		"foreign_keys(ON)",
+		"temp_store(MEMORY)",
 		fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()),
 	} {
 		q.Add("_pragma", p)

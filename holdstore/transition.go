@@ -211,9 +211,14 @@ func (tx *Tx) appendEvent(id ID, from, to State, reason Reason) (Event, error) {
 		HoldID: id, From: from, To: to, Reason: reason, Final: to.Final(),
 		At: tx.now,
 	}
-	err := tx.stmt(tx.stmts.insertEvent).QueryRow(id[:], string(from),
-		string(to), string(reason), boolInt(ev.Final), nanos(tx.now),
-	).Scan(&ev.Seq)
+	res, err := tx.stmt(tx.stmts.insertEvent).Exec(id[:], string(from),
+		string(to), string(reason), boolInt(ev.Final), nanos(tx.now))
+	if err == nil {
+		// seq is the table's rowid.
+		var seq int64
+		seq, err = res.LastInsertId()
+		ev.Seq = uint64(seq)
+	}
 	if err != nil {
 		// A second final event for a hold is refused by a unique index;
 		// reaching it means the state and the log disagree, so this is
