@@ -182,8 +182,11 @@ func natsOptions(cfg ClientConfig, requireTLS bool, inbox string, log *slog.Logg
 		nats.CustomReconnectDelay(func(attempts int) time.Duration {
 			return reconnectDelay(cfg, attempts-1)
 		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			m.connected.Set(0)
+			if nc.IsClosed() || nc.IsDraining() {
+				return // Close, not a failure
+			}
 			log.Warn("disconnected from NATS, reconnecting", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

@@ -27,13 +27,15 @@ func newRecorder(fail func(Msg) error) *recorder {
 
 func (r *recorder) handle(_ context.Context, m Msg) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.deliveries = append(r.deliveries, m)
+	r.mu.Unlock()
 	if r.fail != nil {
 		if err := r.fail(m); err != nil {
 			return err
 		}
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.handled[msgIndex(m.ID)]++
 	return nil
 }
