@@ -63,7 +63,8 @@ type ClientConfig struct {
 	PublishAttemptTimeout time.Duration
 
 	// AckWait is how long JetStream waits for a handler's verdict before
-	// redelivering; handlers get it as their deadline. Default 30s.
+	// redelivering; handlers get it as their deadline. It also bounds the
+	// delay of a message lost in flight when a NATS node fails. Default 10s.
 	AckWait time.Duration
 
 	// Backoff gives the delay before a message whose handler failed for
@@ -117,7 +118,7 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	setDefault(&c.MaxReconnectWait, 10*time.Second)
 	setDefault(&c.RequestTimeout, 5*time.Second)
 	setDefault(&c.PublishAttemptTimeout, 2*time.Second)
-	setDefault(&c.AckWait, 30*time.Second)
+	setDefault(&c.AckWait, 10*time.Second)
 	setDefault(&c.PullBatch, 64)
 	setDefault(&c.RequestWorkers, 4)
 	if c.Backoff == nil {

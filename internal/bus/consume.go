@@ -44,9 +44,10 @@ type Msg struct {
 // other error has it redelivered after a backoff.
 type Handler func(ctx context.Context, m Msg) error
 
-// consumeExpiry bounds one pull request; missed heartbeats (at half of it)
-// reveal a lost pull, e.g. after a consumer leader moved in a cluster.
-const consumeExpiry = 10 * time.Second
+// consumeExpiry bounds one pull request; two missed heartbeats (sent at
+// half of it) reveal a lost pull, e.g. after the consumer's leader moved in
+// a cluster, within about consumeExpiry.
+const consumeExpiry = 5 * time.Second
 
 // Consume delivers this LSP's inbound durable messages to h, one at a
 // time, until ctx ends; it then stops pulling, hands back buffered
@@ -114,6 +115,10 @@ func (c *Conn) consumeOnce(ctx context.Context, h Handler) (started bool, err er
 		m, err := it.Next(jetstream.NextContext(ctx))
 		switch {
 		case ctx.Err() != nil:
+			if err == nil {
+				// Stopping: hand it back rather than start on it.
+				_ = m.Nak()
+			}
 			return true, nil
 		case errors.Is(err, jetstream.ErrMsgIteratorClosed) && c.nc.IsClosed():
 			return true, ErrClosed
@@ -129,7 +134,7 @@ func (c *Conn) consumeOnce(ctx context.Context, h Handler) (started bool, err er
 func (c *Conn) release(it jetstream.MessagesContext) {
 	it.Drain()
 	for n := 0; ; n++ {
-		m, err := it.Next()
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
 		if err != nil {
 			if n > 0 {
 				c.log.Info("handed back buffered messages", "count", n)

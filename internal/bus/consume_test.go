@@ -216,7 +216,8 @@ func TestConsumeRestartDoesNotRedeliverHandled(t *testing.T) {
 	runConsumer(t, p.receiver, rec.handle)
 	p.publish(t, 2)
 	rec.waitHandled(t, 5*time.Second, 2)
-	// Past AckWait: an ack that had been lost would show as a redelivery.
+	// Nothing pending and nothing redelivered: message 1's ack reached the
+	// server before the first consumer returned.
 	waitFor(t, 5*time.Second, func() error {
 		info := p.consumerInfo(t)
 		if info.NumAckPending != 0 || info.NumRedelivered != 0 {
@@ -226,5 +227,63 @@ func TestConsumeRestartDoesNotRedeliverHandled(t *testing.T) {
 	})
 	if n := len(rec.deliveriesOf(1)); n != 1 {
 		t.Errorf("message 1 delivered %d times after a consumer restart, want 1", n)
+	}
+}
+
+// TestPublishDeduplicates: a publish repeated with the same id (a retry
+// after a lost PubAck) is stored once; the same id from another sender is
+// a different message.
+func TestPublishDeduplicates(t *testing.T) {
+	p := newPair(t)
+	p.publish(t, 1, 1)
+	other := connectTest(t, []string{p.srv.ClientURL()}, testKey(3))
+	if err := other.Publish(testCtx(t), p.receiver.NodeKey(), KindHeldHTLCAvailable, testMsgID(1), []byte("same id, other sender")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.receiver.js.Stream(testCtx(t), StreamName(p.receiver.NodeKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.CachedInfo().State.Msgs; n != 2 {
+		t.Fatalf("stream holds %d messages, want 2", n)
+	}
+}
+
+// TestPublishPerSenderQuota: a sender over its quota in the receiver's
+// stream is refused at once, without retries; other senders are not.
+func TestPublishPerSenderQuota(t *testing.T) {
+	srv := startTestServer(t)
+	urls := []string{srv.ClientURL()}
+	flooder := connectTest(t, urls, testKey(1))
+	receiver := connectTest(t, urls, testKey(2))
+	if err := receiver.EnsureStream(testCtx(t), StreamConfig{MaxPerSender: 2}); err != nil {
+		t.Fatal(err)
+	}
+	to := receiver.NodeKey()
+	for i := range 2 {
+		if err := flooder.Publish(testCtx(t), to, KindHeldHTLCAvailable, testMsgID(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := flooder.Publish(testCtx(t), to, KindHeldHTLCAvailable, testMsgID(2), nil)
+	if err == nil || errors.Is(err, ErrPublish) {
+		t.Fatalf("over quota: got %v, want a refusal that is not ErrPublish", err)
+	}
+	other := connectTest(t, urls, testKey(3))
+	if err := other.Publish(testCtx(t), to, KindHeldHTLCAvailable, testMsgID(0), nil); err != nil {
+		t.Fatalf("another sender refused: %v", err)
+	}
+}
+
+func TestPublishWithoutStream(t *testing.T) {
+	p := newPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := p.receiver.Publish(ctx, testKey(42), KindHeldHTLCAvailable, testMsgID(1), nil)
+	if !errors.Is(err, ErrPublish) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want ErrPublish after the deadline", err)
+	}
+	if err := p.sender.Consume(testCtx(t), newRecorder(nil).handle); !errors.Is(err, ErrNoStream) {
+		t.Fatalf("Consume without a stream: got %v, want ErrNoStream", err)
 	}
 }

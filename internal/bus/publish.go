@@ -45,7 +45,7 @@ func (c *Conn) Publish(ctx context.Context, to NodeKey, kind Kind, id MsgID, dat
 			return nil
 		}
 		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.Code < 500 {
+		if errors.As(err, &apiErr) && !transientJS[apiErr.ErrorCode] {
 			return fmt.Errorf("bus: JetStream refused %s to %s: %w", kind, to, err)
 		}
 		if errors.Is(err, nats.ErrConnectionClosed) {
@@ -64,4 +64,12 @@ func (c *Conn) Publish(ctx context.Context, to NodeKey, kind Kind, id MsgID, dat
 		case <-c.cfg.Clock.TickAfter(wait):
 		}
 	}
+}
+
+// transientJS are the JetStream errors a publish retry can outlast. Any
+// other API error is a refusal: a sender over its quota (a store failure,
+// 10077), a message too large, a stream that does not match.
+var transientJS = map[jetstream.ErrorCode]bool{
+	10008: true, // JSClusterNotAvailErr: no meta leader yet
+	10163: true, // JSStreamExpectedLastSeqPerSubjectNotReady
 }
