@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/lightningnetwork/lnd/clock"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -285,5 +287,20 @@ func TestPublishWithoutStream(t *testing.T) {
 	}
 	if err := p.sender.Consume(testCtx(t), newRecorder(nil).handle); !errors.Is(err, ErrNoStream) {
 		t.Fatalf("Consume without a stream: got %v, want ErrNoStream", err)
+	}
+}
+
+// TestPublishRetryWaitsOnClock: between attempts Publish waits on the
+// injected clock; a clock that never moves allows exactly one attempt.
+func TestPublishRetryWaitsOnClock(t *testing.T) {
+	p := newPair(t)
+	frozen := connectTest(t, []string{p.srv.ClientURL()}, testKey(5), func(c *ClientConfig) {
+		c.Clock = clock.NewTestClock(time.Unix(0, 0))
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	err := frozen.Publish(ctx, testKey(42), KindHeldHTLCAvailable, testMsgID(1), nil)
+	if !errors.Is(err, ErrPublish) || !strings.Contains(err.Error(), "(attempts: 1)") {
+		t.Fatalf("got %v, want ErrPublish after exactly one attempt", err)
 	}
 }

@@ -52,14 +52,14 @@ func (c *Conn) Publish(ctx context.Context, to NodeKey, kind Kind, id MsgID, dat
 			return fmt.Errorf("%w: %s %s to %s: %w", ErrPublish, kind, id, to, ErrClosed)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %s %s to %s after %d attempts: %w (last error: %w)",
+			return fmt.Errorf("%w: %s %s to %s (attempts: %d): %w (last error: %w)",
 				ErrPublish, kind, id, to, attempt+1, ctx.Err(), err)
 		}
 		wait := reconnectDelay(c.cfg, attempt)
 		c.log.Warn("publish not acknowledged, retrying", "to", to, "kind", kind, "msg_id", id, "attempt", attempt+1, "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %s %s to %s after %d attempts: %w (last error: %w)",
+			return fmt.Errorf("%w: %s %s to %s (attempts: %d): %w (last error: %w)",
 				ErrPublish, kind, id, to, attempt+1, ctx.Err(), err)
 		case <-c.cfg.Clock.TickAfter(wait):
 		}
