@@ -1,0 +1,4 @@
+// Package testkit holds what asynclsp's tests share: an in-process NATS
+// server with LSP connections, deterministic node keys, and a fake lnd for
+// state-machine tests. Nothing here is used by production code.
+package testkit
