@@ -64,10 +64,16 @@ func (c *Client) SubscribeBlocks(ctx context.Context) (*Subscription[uint32],
 	}
 
 	sub := newSubscription[uint32](cancel)
-	c.goOwned(func() {
+	err := c.goOwned(func() {
 		defer s.close()
 		sub.finish(s.run(ctx, sub))
 	})
+	if err != nil {
+		s.close()
+		cancel()
+
+		return nil, mapError("SubscribeBlocks", err)
+	}
 
 	return sub, nil
 }

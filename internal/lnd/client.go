@@ -50,7 +50,9 @@ type Client struct {
 	close     context.CancelCauseFunc
 	closeOnce sync.Once
 
-	// wg counts the subscription goroutines; Close waits for them.
+	// wg counts the subscription goroutines; Close waits for them. mu
+	// orders starting one against Close.
+	mu sync.Mutex
 	wg sync.WaitGroup
 }
 
@@ -160,7 +162,9 @@ func (c *Client) ChainParams() *chaincfg.Params {
 // the connection. It is safe to call more than once.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		c.mu.Lock()
 		c.close(ErrClosed)
+		c.mu.Unlock()
 		c.wg.Wait()
 		if c.svc != nil {
 			c.svc.Close()
@@ -177,6 +181,10 @@ func (c *Client) scope(ctx context.Context) (context.Context,
 	context.CancelFunc) {
 
 	ctx, cancel := context.WithCancelCause(ctx)
+	if c.closed.Err() != nil {
+		// AfterFunc would cancel too, but later, on its own goroutine.
+		cancel(ErrClosed)
+	}
 	stop := context.AfterFunc(c.closed, func() { cancel(ErrClosed) })
 
 	return ctx, func() {
@@ -194,13 +202,22 @@ func ctxErr(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// go runs fn on a goroutine owned by the client: Close waits for it.
-func (c *Client) goOwned(fn func()) {
+// goOwned runs fn on a goroutine owned by the client: Close waits for it.
+// After Close it runs nothing and returns ErrClosed.
+func (c *Client) goOwned(fn func()) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Err() != nil {
+		return ErrClosed
+	}
+
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		fn()
 	}()
+
+	return nil
 }
 
 // lightning returns lnd's main RPC client and ctx with its macaroon.

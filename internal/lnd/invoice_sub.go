@@ -27,10 +27,16 @@ func (c *Client) SubscribeSingleInvoice(ctx context.Context,
 	}
 
 	sub := newSubscription[Invoice](cancel)
-	c.goOwned(func() {
+	err = c.goOwned(func() {
 		defer s.close()
 		sub.finish(s.run(ctx, sub))
 	})
+	if err != nil {
+		s.close()
+		cancel()
+
+		return nil, mapError("SubscribeSingleInvoice", err)
+	}
 
 	return sub, nil
 }

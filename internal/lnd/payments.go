@@ -130,10 +130,16 @@ func (c *Client) startPayment(ctx context.Context,
 	}
 
 	sub := newSubscription[Payment](cancel)
-	c.goOwned(func() {
+	err := c.goOwned(func() {
 		defer s.close()
 		sub.finish(s.run(ctx, sub))
 	})
+	if err != nil {
+		s.close()
+		cancel()
+
+		return nil, mapError(s.op, err)
+	}
 
 	return sub, nil
 }

@@ -87,6 +87,23 @@ func testBasics(t *testing.T, net *regtest.Network) {
 		t.Fatalf("decoded: %+v", req)
 	}
 
+	// An amountless invoice is paid with the amount the payer names.
+	open, err := net.Dave.Client.AddInvoice(ctx, lnd.InvoiceRequest{
+		Memo: "any amount", Expiry: time.Hour, Private: true,
+	})
+	must(t, err)
+	tip2, err := net.Carol.Client.SendPayment(ctx, lnd.SendPaymentRequest{
+		Invoice: open.PaymentRequest, AmountMsat: 5_000_000,
+	})
+	must(t, err)
+	defer tip2.Close()
+	if p := final(t, tip2); p.Status != lnd.PaymentSucceeded ||
+		p.ValueMsat != 5_000_000 || p.FeeMsat != 0 {
+
+		t.Fatalf("carol -> dave, amountless: %v (%v), %v + fee %v",
+			p.Status, p.FailureReason, p.ValueMsat, p.FeeMsat)
+	}
+
 	// dave can pay too, out of what carol pushed to him. (Only carol:
 	// the other channels' funds are all on the sender's side.)
 	carolInv, err := net.Carol.Client.AddInvoice(ctx, lnd.InvoiceRequest{
