@@ -54,7 +54,14 @@ func RunCommand(ctx context.Context, args []string, stdout,
 	case "down":
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		if err := Down(ctx, *dir); err != nil {
+		err := Down(ctx, *dir)
+		if errors.Is(err, ErrNotRunning) {
+			fmt.Fprintf(stdout, "no regtest network is running in "+
+				"%s\n", *dir)
+
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "regtest network stopped; logs stay in %s\n",

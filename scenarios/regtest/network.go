@@ -68,6 +68,11 @@ func Start(ctx context.Context, opts Options) (_ *Network, err error) {
 	if n.Dir, err = filepath.Abs(n.Dir); err != nil {
 		return nil, err
 	}
+	if err := os.WriteFile(
+		filepath.Join(n.Dir, markerFile), nil, 0o600,
+	); err != nil {
+		return nil, err
+	}
 
 	n.log = opts.Logger
 	if n.log == nil {
@@ -150,6 +155,19 @@ func (n *Network) boot(ctx context.Context) error {
 	}
 	n.Alice, n.Bob, n.Carol, n.Dave = nodes[0], nodes[1], nodes[2], nodes[3]
 
+	for _, node := range nodes {
+		if err := node.startProcess(); err != nil {
+			return err
+		}
+	}
+	// A detached network is recorded at once, so Down can stop it even
+	// if this process dies before it is ready.
+	if n.opts.Detach {
+		if err := writeState(n.state()); err != nil {
+			return err
+		}
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		mined := time.Now()
@@ -163,7 +181,7 @@ func (n *Network) boot(ctx context.Context) error {
 		return nil
 	})
 	for _, node := range nodes {
-		g.Go(func() error { return node.launch(gctx) })
+		g.Go(func() error { return node.waitReady(gctx) })
 	}
 	if err := g.Wait(); err != nil {
 		return err

@@ -216,6 +216,19 @@ func TestUpDown(t *testing.T) {
 	if _, err := os.Stat(st.Nodes[0].LogPath); err != nil {
 		t.Fatalf("logs gone after Down: %v", err)
 	}
+	if err := Down(ctx, dir); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("second Down: %v, want ErrNotRunning", err)
+	}
+
+	// Up again reuses the folder of the stopped network.
+	st, err = Up(ctx, Options{Dir: dir})
+	must(t, err)
+	must(t, Down(ctx, dir))
+	for _, p := range append([]Proc{st.Btcd}, nodeProcs(st)...) {
+		if processMatches(p.PID, p.Marker) {
+			t.Fatalf("pid %d (%s) running after Down", p.PID, p.Marker)
+		}
+	}
 }
 
 func nodeProcs(st State) []Proc {

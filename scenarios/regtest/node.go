@@ -82,6 +82,9 @@ type Node struct {
 	// peers are the nodes this one has a channel with; Start reconnects
 	// to them.
 	peers []*Node
+
+	// started is when the process last started.
+	started time.Time
 }
 
 // newNode prepares a node's folder and ports.
@@ -214,15 +217,29 @@ func (n *Node) Start(ctx context.Context) error {
 	return n.WaitChannelsActive(ctx)
 }
 
-// launch starts the lnd process and waits until its RPC server is up; the
-// first time it also connects the clients.
+// launch starts the lnd process and waits until its RPC server is up.
 func (n *Node) launch(ctx context.Context) error {
-	start := time.Now()
+	if err := n.startProcess(); err != nil {
+		return err
+	}
+
+	return n.waitReady(ctx)
+}
+
+// startProcess starts the lnd process.
+func (n *Node) startProcess() error {
 	if err := n.proc.start(); err != nil {
 		return err
 	}
+	n.started = time.Now()
 	n.log.Info("lnd started", "pid", n.PID(), "rpc", n.RPCAddr())
 
+	return nil
+}
+
+// waitReady waits until the started lnd answers RPCs; the first time it
+// also connects the clients.
+func (n *Node) waitReady(ctx context.Context) error {
 	err := poll(ctx, "lnd "+n.Name+" macaroon", func(context.Context) (
 		bool, error) {
 
@@ -254,7 +271,7 @@ func (n *Node) launch(ctx context.Context) error {
 	}
 	n.PubKey = info.PubKey
 	n.log.Info("lnd ready", "pubkey", info.PubKey,
-		"took", time.Since(start).Round(time.Millisecond))
+		"took", since(n.started))
 
 	return nil
 }

@@ -14,8 +14,19 @@ import (
 // started, for Down.
 const StateFile = "state.json"
 
-// ErrRunning is returned by Up when the folder's network is still running.
-var ErrRunning = errors.New("a regtest network is already running there")
+// Errors of Up and Down.
+var (
+	// ErrRunning is returned by Up when the folder's network still runs.
+	ErrRunning = errors.New("a regtest network is already running there")
+
+	// ErrNotRunning is returned by Down when the folder has no network
+	// that Up started and Down did not stop yet.
+	ErrNotRunning = errors.New("no regtest network to stop there")
+)
+
+// markerFile is written into every network's folder, so a stale one can be
+// told from a folder of someone else's and cleared.
+const markerFile = ".asynclsp-regtest"
 
 // State describes a detached network: enough to use it and to stop it.
 type State struct {
@@ -86,6 +97,9 @@ func Up(ctx context.Context, opts Options) (State, error) {
 // pid, and removes the StateFile. The folder and its logs stay.
 func Down(ctx context.Context, dir string) error {
 	st, err := readState(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrNotRunning, dir)
+	}
 	if err != nil {
 		return err
 	}
@@ -131,26 +145,31 @@ func (n *Network) state() State {
 	return st
 }
 
-// clearStale empties dir if an earlier network there is gone.
+// clearStale removes dir if it holds an earlier network that is gone (Down
+// stopped it, or its processes died). A folder without the harness's
+// marker is left alone: Start refuses it unless it is empty.
 func clearStale(dir string) error {
 	st, err := readState(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		// No state: Start checks that dir is empty.
-		return nil
 	case err != nil:
 		return err
+	default:
+		procs := []Proc{st.Btcd}
+		for _, n := range st.Nodes {
+			procs = append(procs, n.Proc)
+		}
+		for _, p := range procs {
+			if processMatches(p.PID, p.Marker) {
+				return fmt.Errorf("%w: %s (pid %d); stop it "+
+					"first (make regtest-down)", ErrRunning,
+					dir, p.PID)
+			}
+		}
 	}
 
-	procs := []Proc{st.Btcd}
-	for _, n := range st.Nodes {
-		procs = append(procs, n.Proc)
-	}
-	for _, p := range procs {
-		if processMatches(p.PID, p.Marker) {
-			return fmt.Errorf("%w: %s (pid %d); stop it first (make "+
-				"regtest-down)", ErrRunning, dir, p.PID)
-		}
+	if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
+		return nil
 	}
 
 	return os.RemoveAll(dir)
