@@ -12,6 +12,11 @@ import (
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
+// The adapter is the Signer package onionmsg consumes.
+var _ interface {
+	SignTagged(ctx context.Context, tag, msg []byte) ([64]byte, error)
+} = (*lnd.Client)(nil)
+
 // testContext is a test's context: canceled when the test ends.
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -3,6 +3,8 @@ package lnd_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -161,6 +163,7 @@ func testErrors(t *testing.T, net *regtest.Network) {
 		TLSCertPath:  net.Alice.TLSCertPath,
 		MacaroonPath: net.Alice.MacaroonPath,
 		Network:      "regtest",
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	wrong := cfg
 	wrong.Network = "mainnet"

@@ -34,6 +34,7 @@ type Network struct {
 	ReadyIn time.Duration
 
 	opts    Options
+	baseLog *slog.Logger
 	log     *slog.Logger
 	logFile *os.File
 	btcd    *btcd
@@ -84,6 +85,7 @@ func Start(ctx context.Context, opts Options) (_ *Network, err error) {
 			n.logFile, &slog.HandlerOptions{Level: slog.LevelDebug},
 		))
 	}
+	n.baseLog = n.log
 	n.log = n.log.With("component", "regtest")
 
 	defer func() {
@@ -147,7 +149,7 @@ func (n *Network) boot(ctx context.Context) error {
 			name, filepath.Join(n.Dir, name), n.opts.BinDir,
 			fmt.Sprintf("127.0.0.1:%d", n.btcd.rpcPort),
 			n.btcd.certPath, n.opts.LndArgs[name], n.opts.Detach,
-			n.log,
+			n.baseLog,
 		)
 		if err != nil {
 			return err

@@ -69,9 +69,10 @@ type Node struct {
 	// across Stop and Start and reconnects by itself.
 	Client *lnd.Client
 
-	binDir string
-	log    *slog.Logger
-	proc   *process
+	binDir    string
+	log       *slog.Logger
+	clientLog *slog.Logger
+	proc      *process
 
 	// mu guards ops, the harness's own connection for what the adapter
 	// does not offer (addresses, peers, channel opening, graph).
@@ -113,8 +114,9 @@ func newNode(name, dir, binDir, btcdRPC, btcdCert string, extra []string,
 		LogPath: filepath.Join(
 			dir, "logs", "bitcoin", "regtest", "lnd.log",
 		),
-		binDir: binDir,
-		log:    log.With("node", name),
+		binDir:    binDir,
+		log:       log.With("component", "regtest", "node", name),
+		clientLog: log.With("node", name),
 	}
 
 	args := []string{
@@ -285,7 +287,7 @@ func (n *Node) dial(ctx context.Context) error {
 		Network:      "regtest",
 		RetryFor:     clientRetry,
 		MaxBackoff:   time.Second,
-		Logger:       n.log,
+		Logger:       n.clientLog,
 	})
 	if err != nil {
 		if !n.Running() {
