@@ -45,6 +45,9 @@ type Client struct {
 	params *chaincfg.Params
 	pubKey route.Vertex
 
+	// routerSvc is svc.Router; the payment tests replace it.
+	routerSvc lndclient.ServiceClient[routerrpc.RouterClient]
+
 	// closed is canceled by Close; every call and subscription stops.
 	closed    context.Context
 	close     context.CancelCauseFunc
@@ -107,6 +110,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c.params = c.svc.ChainParams
 	c.pubKey = c.svc.NodePubkey
+	c.routerSvc = c.svc.Router
 	log.Info("connected to lnd", "alias", c.svc.NodeAlias,
 		"pubkey", c.pubKey, "version",
 		lndclient.VersionString(c.svc.Version))
@@ -242,7 +246,7 @@ func (c *Client) invoices(ctx context.Context) (context.Context,
 func (c *Client) router(ctx context.Context) (context.Context,
 	routerrpc.RouterClient) {
 
-	ctx, _, cl := c.svc.Router.RawClientWithMacAuth(ctx)
+	ctx, _, cl := c.routerSvc.RawClientWithMacAuth(ctx)
 
 	return ctx, cl
 }

@@ -50,11 +50,11 @@ type SendPaymentRequest struct {
 	OutgoingChanIDs []uint64
 }
 
-// SendPayment pays an invoice and follows the payment to its end. The first
-// update comes back before SendPayment returns. If lnd already has a payment
-// for the invoice's hash that is in flight or succeeded, it fails with
-// ErrPaymentExists: call TrackPayment instead. A failed payment may be sent
-// again.
+// SendPayment pays an invoice and follows the payment to its end. It
+// returns once lnd has taken the payment (its first update is then waiting
+// on Updates) or refused it. If lnd already has a payment for the invoice's
+// hash that is in flight or succeeded, it fails with ErrPaymentExists: call
+// TrackPayment instead. A failed payment may be sent again.
 //
 // The payment does not depend on the subscription: it goes on if ctx ends
 // or lnd restarts. After a reconnect the payment is tracked, not sent again;
