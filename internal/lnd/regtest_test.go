@@ -6,9 +6,6 @@ import (
 
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/scenarios/regtest"
-	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/schnorr"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnwire"
 )
 
@@ -269,24 +266,8 @@ func testMPP(t *testing.T, net *regtest.Network) {
 	must(t, net.WaitNoPendingHTLCs(ctx))
 }
 
-// verifyTagged checks a BIP-340 signature over chainhash.TaggedHash(tag,
-// msg) against the x-only form of key. Once package onionmsg is on main,
-// point this at onionmsg.VerifyTagged: one line.
-var verifyTagged = func(tag, msg []byte, sig [64]byte,
-	key *btcec.PublicKey) bool {
-
-	xOnly, err := schnorr.ParsePubKey(schnorr.SerializePubKey(key))
-	if err != nil {
-		return false
-	}
-	s, err := schnorr.ParseSignature(sig[:])
-	if err != nil {
-		return false
-	}
-	digest := chainhash.TaggedHash(tag, msg)
-
-	return s.Verify(digest[:], xOnly)
-}
+// nodeKey is a compressed public key, like onionmsg.NodeKey.
+type nodeKey = [33]byte
 
 // testSignTagged: dave's signature verifies against his node key and fails
 // with another key, another tag or a changed byte.
@@ -298,31 +279,27 @@ func testSignTagged(t *testing.T, net *regtest.Network) {
 	sig, err := net.Dave.Client.SignTagged(ctx, tag, msg)
 	must(t, err)
 
-	dave, err := btcec.ParsePubKey(net.Dave.PubKey[:])
-	must(t, err)
-	alice, err := btcec.ParsePubKey(net.Alice.PubKey[:])
-	must(t, err)
-
-	if !verifyTagged(tag, msg, sig, dave) {
-		t.Fatal("dave's signature does not verify with dave's key")
+	dave, alice := nodeKey(net.Dave.PubKey), nodeKey(net.Alice.PubKey)
+	if err := verifyTagged(tag, msg, sig, dave); err != nil {
+		t.Fatalf("dave's signature, dave's key: %v", err)
 	}
-	if verifyTagged(tag, msg, sig, alice) {
+	if verifyTagged(tag, msg, sig, alice) == nil {
 		t.Fatal("dave's signature verifies with alice's key")
 	}
-	if verifyTagged([]byte("asynclsp/other/v1"), msg, sig, dave) {
+	if verifyTagged([]byte("asynclsp/other/v1"), msg, sig, dave) == nil {
 		t.Fatal("signature verifies under another tag")
 	}
 	for i := range msg {
 		changed := append([]byte(nil), msg...)
 		changed[i] ^= 0x01
-		if verifyTagged(tag, changed, sig, dave) {
+		if verifyTagged(tag, changed, sig, dave) == nil {
 			t.Fatalf("signature verifies with byte %d changed", i)
 		}
 	}
 	for _, i := range []int{0, 31, 32, 63} {
 		bad := sig
 		bad[i] ^= 0x01
-		if verifyTagged(tag, msg, bad, dave) {
+		if verifyTagged(tag, msg, bad, dave) == nil {
 			t.Fatalf("signature verifies with its byte %d changed", i)
 		}
 	}

@@ -2,6 +2,7 @@ package regtest
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -146,9 +147,15 @@ func (b *btcd) start(ctx context.Context) error {
 			return false, fmt.Errorf("%w: see %s", errExited,
 				b.proc.logPath)
 		}
+		// btcd writes its certificate while we may read it: only a
+		// complete one will do, and a client that fails is dropped so
+		// the next round reads the file again.
 		cert, err := os.ReadFile(b.certPath)
 		if err != nil {
-			return false, nil
+			return false, err
+		}
+		if block, _ := pem.Decode(cert); block == nil {
+			return notYet("incomplete rpc.cert")
 		}
 		if b.rpc == nil {
 			b.rpc, err = rpcclient.New(&rpcclient.ConnConfig{
@@ -162,9 +169,14 @@ func (b *btcd) start(ctx context.Context) error {
 				return false, err
 			}
 		}
-		_, err = b.rpc.GetBlockCount()
+		if _, err := b.rpc.GetBlockCount(); err != nil {
+			b.rpc.Shutdown()
+			b.rpc = nil
 
-		return err == nil, nil
+			return false, err
+		}
+
+		return true, nil
 	})
 }
 

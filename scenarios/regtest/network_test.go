@@ -176,10 +176,20 @@ func TestUpDown(t *testing.T) {
 		t.Skipf("regtest: %v", err)
 	}
 
-	dir := filepath.Join(t.TempDir(), "net")
+	// Not t.TempDir: the logs must outlive a failed test.
+	parent, err := os.MkdirTemp("", "asynclsp-updown-")
+	must(t, err)
+	dir := filepath.Join(parent, "net")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	t.Cleanup(func() { _ = Down(context.Background(), dir) })
+	t.Cleanup(func() {
+		_ = Down(context.Background(), dir)
+		if t.Failed() {
+			t.Logf("logs kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(parent)
+	})
 
 	st, err := Up(ctx, Options{Dir: dir})
 	must(t, err)
