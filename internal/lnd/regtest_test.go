@@ -1,6 +1,7 @@
 package lnd_test
 
 import (
+	"github.com/asynclsp/asynclsp/onionmsg"
 	"testing"
 	"time"
 
@@ -266,8 +267,8 @@ func testMPP(t *testing.T, net *regtest.Network) {
 	must(t, net.WaitNoPendingHTLCs(ctx))
 }
 
-// nodeKey is a compressed public key, like onionmsg.NodeKey.
-type nodeKey = [33]byte
+// nodeKey is onionmsg.NodeKey.
+type nodeKey = onionmsg.NodeKey
 
 // testSignTagged: dave's signature verifies against his node key and fails
 // with another key, another tag or a changed byte.

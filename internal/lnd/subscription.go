@@ -72,3 +72,29 @@ func (s *Subscription[T]) finish(err error) {
 	close(s.done)
 	s.cancel()
 }
+
+// Feed is the producing end of a subscription whose updates come from the
+// caller rather than from lnd: a test double, or a replay.
+type Feed[T any] struct {
+	sub *Subscription[T]
+	ctx context.Context
+}
+
+// NewFeed returns a subscription and the feed that produces its updates.
+// The goroutine that feeds it calls End exactly once: after a final update,
+// or when Done is closed (the subscriber called Close, or ctx ended).
+func NewFeed[T any](ctx context.Context) (*Subscription[T], *Feed[T]) {
+	ctx, cancel := context.WithCancel(ctx)
+	sub := newSubscription[T](cancel)
+	return sub, &Feed[T]{sub: sub, ctx: ctx}
+}
+
+// Send delivers one update; false once the subscriber is gone.
+func (f *Feed[T]) Send(v T) bool { return f.sub.send(f.ctx, v) }
+
+// Done is closed once the subscriber is gone.
+func (f *Feed[T]) Done() <-chan struct{} { return f.ctx.Done() }
+
+// End finishes the subscription with err: nil after a final update, the
+// reason otherwise.
+func (f *Feed[T]) End(err error) { f.sub.finish(err) }
