@@ -114,6 +114,7 @@ func (r *runner) succeeded(ctx context.Context, p lnd.Payment) error {
 // policy while it makes sense, otherwise cancel with the failure's reason.
 func (r *runner) failed(ctx context.Context, p lnd.Payment) error {
 	reason := classify(p)
+	r.lastFailure = holdstore.MoreSpecific(r.lastFailure, reason)
 	r.m.metrics.outcome("failed", reason)
 	r.log.Warn("outbound attempt failed", "attempt", r.hold.Attempts,
 		"lnd_reason", p.FailureReason, "reason", reason)
@@ -132,11 +133,11 @@ func (r *runner) failed(ctx context.Context, p lnd.Payment) error {
 // allow; otherwise it cancels.
 func (r *runner) resend(ctx context.Context, lastFailure holdstore.Reason) error {
 	if reason, due := r.dueReason(); due {
-		return r.cancelNow(ctx, holdstore.MoreSpecific(lastFailure, reason))
+		return r.cancelNow(ctx, reason)
 	}
 	limit, ok := r.m.cfg.CltvLimit(r.hold.IncomingExpiry, r.m.height.Load())
 	if !ok {
-		return r.cancelNow(ctx, holdstore.MoreSpecific(lastFailure, holdstore.ReasonDeadline))
+		return r.cancelNow(ctx, holdstore.ReasonDeadline)
 	}
 	if err := r.apply(ctx, r.to(holdstore.StateForwarding, lastFailure)); err != nil {
 		return err

@@ -38,6 +38,11 @@ type runner struct {
 	pay      *lnd.Subscription[lnd.Payment]
 	inFlight bool
 
+	// lastFailure is why the last outbound attempt failed. The store
+	// records it with the next attempt, but a cancel that comes first must
+	// still carry it rather than a more generic reason.
+	lastFailure holdstore.Reason
+
 	// announced: held_htlc_available has been handed to a sender
 	// goroutine in this run; stopAnnounce ends it once the hold leaves
 	// HELD.
@@ -240,8 +245,10 @@ func (r *runner) to(st holdstore.State, reason holdstore.Reason) holdstore.Trans
 	return holdstore.Transition{ID: r.fixed.id, From: r.hold.State, To: st, Reason: reason}
 }
 
-// cancelNow commits CANCELED; the next loop round cancels the invoice.
+// cancelNow commits CANCELED with the most specific reason known; the next
+// loop round cancels the invoice.
 func (r *runner) cancelNow(ctx context.Context, reason holdstore.Reason) error {
+	reason = holdstore.MoreSpecific(reason, r.lastFailure)
 	return r.apply(ctx, r.to(holdstore.StateCanceled, reason))
 }
 
