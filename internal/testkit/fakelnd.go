@@ -1,7 +1,6 @@
 package testkit
 
 import (
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -26,14 +25,26 @@ type FakeLnd struct {
 	changed  chan struct{} // closed and replaced on every change
 	height   uint32
 	invoices map[lntypes.Hash]*lnd.Invoice
-	payReqs  map[string]lnd.PayReq
-	secrets  map[lntypes.Hash]lntypes.Preimage
 	payments map[lntypes.Hash]*lnd.Payment
+	secrets  map[lntypes.Hash]lntypes.Preimage
 	scripts  map[lntypes.Hash][]Outcome
 	channels []lnd.Channel
 	sent     []lnd.SendPaymentRequest
 	calls    map[string]int
 	errs     map[string]error
+
+	// file, when set, receives the state after every change (Persist).
+	file string
+
+	// otherwise is the outcome of attempts without a scripted one.
+	otherwise Outcome
+
+	// autoPay accepts every new hold invoice at once, as if the sender
+	// paid it (AutoPay).
+	autoPay bool
+
+	// hook runs at named points of the fake's life (SetHook).
+	hook func(method, phase string)
 }
 
 // Outcome scripts one outbound payment attempt.
@@ -58,9 +69,8 @@ func NewFakeLnd(clk clock.Clock, peer onionmsg.NodeKey) *FakeLnd {
 		changed:  make(chan struct{}),
 		height:   1000,
 		invoices: map[lntypes.Hash]*lnd.Invoice{},
-		payReqs:  map[string]lnd.PayReq{},
-		secrets:  map[lntypes.Hash]lntypes.Preimage{},
 		payments: map[lntypes.Hash]*lnd.Payment{},
+		secrets:  map[lntypes.Hash]lntypes.Preimage{},
 		scripts:  map[lntypes.Hash][]Outcome{},
 		channels: []lnd.Channel{{
 			ChanID: 1, RemotePubKey: route.Vertex(peer), Capacity: 10_000_000,
@@ -72,16 +82,45 @@ func NewFakeLnd(clk clock.Clock, peer onionmsg.NodeKey) *FakeLnd {
 	}
 }
 
-// notify wakes every subscription; f.mu is held.
+// notify saves the state if the fake persists it, and wakes every
+// subscription; f.mu is held.
 func (f *FakeLnd) notify() {
+	f.save()
 	close(f.changed)
 	f.changed = make(chan struct{})
 }
 
-// enter counts a call and returns the error the test injected for it.
+// enter counts a call, runs the hook's "before" point, and returns the
+// error the test injected for it.
 func (f *FakeLnd) enter(method string) error {
 	f.calls[method]++
+	f.at(method, "before")
 	return f.errs[method]
+}
+
+// at runs the hook, if any, at a point of the fake's life.
+func (f *FakeLnd) at(method, phase string) {
+	if f.hook != nil {
+		f.hook(method, phase)
+	}
+}
+
+// SetHook makes the fake call hook at named points: ("<RPC>", "before")
+// when an RPC is entered, ("<RPC>", "after") once its change is made (and
+// persisted), and ("PaymentUpdate" or "InvoiceUpdate", "<STATE>") before a
+// subscription delivers a state. The crash tests kill the process there.
+func (f *FakeLnd) SetHook(hook func(method, phase string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hook = hook
+}
+
+// AutoPay makes the fake accept every new hold invoice at once, with HTLCs
+// expiring the invoice's CLTV delta above the current height.
+func (f *FakeLnd) AutoPay() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.autoPay = true
 }
 
 // FailCalls makes every later call of method fail with err (nil: succeed).
@@ -121,24 +160,12 @@ func (f *FakeLnd) Mine(n uint32) uint32 {
 	return f.height
 }
 
-// ReceiverInvoice makes an invoice of the receiver dest that the fake can
-// decode and pay: amount 0 for amountless.
+// ReceiverInvoice makes an invoice of the receiver dest, amount 0 for
+// amountless, valid for expiry from the fake's clock. See FakeInvoice.
 func (f *FakeLnd) ReceiverInvoice(dest onionmsg.NodeKey, amount lnwire.MilliSatoshi,
 	expiry time.Duration) (string, lntypes.Preimage) {
 
-	var p lntypes.Preimage
-	copy(p[:], fmt.Sprintf("preimage %d %x", time.Now().UnixNano(), dest[:4]))
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p[31] = byte(len(f.payReqs))
-	hash := p.Hash()
-	inv := "lnbcrtfake1" + hex.EncodeToString(hash[:])
-	f.payReqs[inv] = lnd.PayReq{
-		Destination: route.Vertex(dest), Hash: hash, AmountMsat: amount,
-		Timestamp: f.clock.Now(), Expiry: expiry, CltvExpiry: 80, RouteHints: 1,
-	}
-	f.secrets[hash] = p
-	return inv, p
+	return FakeInvoice(dest, amount, f.clock.Now(), expiry)
 }
 
 // Script queues outcomes for the next outbound attempts paying hash; an
@@ -147,6 +174,15 @@ func (f *FakeLnd) Script(hash lntypes.Hash, outcomes ...Outcome) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.scripts[hash] = append(f.scripts[hash], outcomes...)
+}
+
+// Otherwise sets the outcome of every attempt without a scripted one
+// (success unless set).
+func (f *FakeLnd) Otherwise(o Outcome) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.otherwise = o
+	f.save()
 }
 
 // Invoice returns the hold invoice for hash, as lnd would.
@@ -169,12 +205,16 @@ func (f *FakeLnd) PayHoldInvoice(hash lntypes.Hash, expiry uint32) error {
 	if !ok || inv.State != lnd.InvoiceOpen {
 		return fmt.Errorf("fake lnd: no open invoice %s", hash)
 	}
+	f.accept(inv, expiry)
+	f.notify()
+	return nil
+}
+
+func (f *FakeLnd) accept(inv *lnd.Invoice, expiry uint32) {
 	inv.State, inv.AmountPaidMsat = lnd.InvoiceAccepted, inv.ValueMsat
 	inv.HTLCs = []lnd.InvoiceHTLC{{ChanID: 1, AmountMsat: inv.ValueMsat,
 		MPPTotalMsat: inv.ValueMsat, AcceptHeight: f.height,
 		ExpiryHeight: expiry, State: lnd.HTLCAccepted}}
-	f.notify()
-	return nil
 }
 
 // CancelByLnd is lnd canceling the invoice on its own (expiry).

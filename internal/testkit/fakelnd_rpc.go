@@ -29,7 +29,7 @@ func (f *FakeLnd) SubscribeBlocks(ctx context.Context) (*lnd.Subscription[uint32
 	}
 	return follow(ctx, f, func() (uint32, bool, bool) {
 		return f.height, true, false
-	}), nil
+	}, nil), nil
 }
 
 func (f *FakeLnd) AddHoldInvoice(ctx context.Context, req lnd.HoldInvoiceRequest) (lnd.AddedInvoice, error) {
@@ -47,7 +47,11 @@ func (f *FakeLnd) AddHoldInvoice(ctx context.Context, req lnd.HoldInvoiceRequest
 		ValueMsat: req.ValueMsat, State: lnd.InvoiceOpen,
 		CreatedAt: f.clock.Now(), Expiry: req.Expiry, CltvExpiry: req.CltvExpiry,
 	}
+	if f.autoPay {
+		f.accept(f.invoices[req.Hash], f.height+uint32(req.CltvExpiry))
+	}
 	f.notify()
+	f.at("AddHoldInvoice", "after")
 	return lnd.AddedInvoice{Hash: req.Hash, PaymentRequest: payReq}, nil
 }
 
@@ -65,7 +69,7 @@ func (f *FakeLnd) SubscribeSingleInvoice(ctx context.Context, hash lntypes.Hash)
 	return follow(ctx, f, func() (lnd.Invoice, bool, bool) {
 		inv := f.invoices[hash]
 		return snapshotInvoice(inv), true, inv.State.IsFinal()
-	}), nil
+	}, func(inv lnd.Invoice) { f.at("InvoiceUpdate", inv.State.String()) }), nil
 }
 
 func (f *FakeLnd) LookupInvoice(ctx context.Context, hash lntypes.Hash) (lnd.Invoice, error) {
@@ -103,6 +107,7 @@ func (f *FakeLnd) SettleInvoice(ctx context.Context, preimage lntypes.Preimage) 
 		inv.HTLCs[i].State = lnd.HTLCSettled
 	}
 	f.notify()
+	f.at("SettleInvoice", "after")
 	return nil
 }
 
@@ -126,6 +131,7 @@ func (f *FakeLnd) CancelInvoice(ctx context.Context, hash lntypes.Hash) error {
 		inv.HTLCs[i].State = lnd.HTLCCanceled
 	}
 	f.notify()
+	f.at("CancelInvoice", "after")
 	return nil
 }
 
@@ -135,9 +141,9 @@ func (f *FakeLnd) DecodePayReq(ctx context.Context, payReq string) (lnd.PayReq, 
 	if err := f.enter("DecodePayReq"); err != nil {
 		return lnd.PayReq{}, err
 	}
-	pr, ok := f.payReqs[payReq]
-	if !ok {
-		return lnd.PayReq{}, fmt.Errorf("fake DecodePayReq: %w: unknown invoice", lnd.ErrInvalidRequest)
+	_, pr, err := decodeFakeInvoice(payReq)
+	if err != nil {
+		return lnd.PayReq{}, fmt.Errorf("fake DecodePayReq: %w", err)
 	}
 	return pr, nil
 }
@@ -148,11 +154,12 @@ func (f *FakeLnd) SendPayment(ctx context.Context, req lnd.SendPaymentRequest) (
 		f.mu.Unlock()
 		return nil, err
 	}
-	pr, ok := f.payReqs[req.Invoice]
-	if !ok {
+	fi, pr, err := decodeFakeInvoice(req.Invoice)
+	if err != nil {
 		f.mu.Unlock()
-		return nil, fmt.Errorf("fake SendPayment: %w: unknown invoice", lnd.ErrInvalidRequest)
+		return nil, fmt.Errorf("fake SendPayment: %w", err)
 	}
+	f.secrets[pr.Hash] = fi.Preimage
 	if p, ok := f.payments[pr.Hash]; ok && p.Status != lnd.PaymentFailed {
 		f.mu.Unlock()
 		return nil, fmt.Errorf("fake SendPayment: %w", lnd.ErrPaymentExists)
@@ -164,7 +171,7 @@ func (f *FakeLnd) SendPayment(ctx context.Context, req lnd.SendPaymentRequest) (
 	}
 	p := &lnd.Payment{Hash: pr.Hash, Status: lnd.PaymentInFlight, ValueMsat: value}
 	f.payments[pr.Hash] = p
-	var o Outcome
+	o := f.otherwise
 	if q := f.scripts[pr.Hash]; len(q) > 0 {
 		o, f.scripts[pr.Hash] = q[0], q[1:]
 	}
@@ -172,6 +179,7 @@ func (f *FakeLnd) SendPayment(ctx context.Context, req lnd.SendPaymentRequest) (
 		f.finishPayment(p, o)
 	}
 	f.notify()
+	f.at("SendPayment", "after")
 	f.mu.Unlock()
 	return f.TrackPayment(ctx, pr.Hash)
 }
@@ -190,7 +198,7 @@ func (f *FakeLnd) TrackPayment(ctx context.Context, hash lntypes.Hash) (*lnd.Sub
 	return follow(ctx, f, func() (lnd.Payment, bool, bool) {
 		p := f.payments[hash]
 		return snapshotPayment(p), true, p.Status.IsFinal()
-	}), nil
+	}, func(p lnd.Payment) { f.at("PaymentUpdate", p.Status.String()) }), nil
 }
 
 func (f *FakeLnd) ListChannels(ctx context.Context) ([]lnd.Channel, error) {
@@ -204,8 +212,10 @@ func (f *FakeLnd) ListChannels(ctx context.Context) ([]lnd.Channel, error) {
 
 // follow feeds a subscription with read()'s value, first at once and then
 // after every change that alters it, until read says final or the
-// subscriber leaves. read runs with f.mu held.
-func follow[T any](ctx context.Context, f *FakeLnd, read func() (T, bool, bool)) *lnd.Subscription[T] {
+// subscriber leaves. read runs with f.mu held; deliver, if set, just before
+// each delivery.
+func follow[T any](ctx context.Context, f *FakeLnd, read func() (T, bool, bool),
+	deliver func(T)) *lnd.Subscription[T] {
 	sub, feed := lnd.NewFeed[T](ctx)
 	go func() {
 		var (
@@ -216,8 +226,12 @@ func follow[T any](ctx context.Context, f *FakeLnd, read func() (T, bool, bool))
 			f.mu.Lock()
 			v, ok, final := read()
 			changed := f.changed
+			send := ok && (!delivered || !reflect.DeepEqual(v, last))
+			if send && deliver != nil {
+				deliver(v)
+			}
 			f.mu.Unlock()
-			if ok && (!delivered || !reflect.DeepEqual(v, last)) {
+			if send {
 				if !feed.Send(v) {
 					feed.End(context.Canceled)
 					return
