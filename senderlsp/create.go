@@ -132,11 +132,7 @@ func (m *Manager) CreatePayment(ctx context.Context, req PaymentRequest) (*holds
 		return nil, err
 	}
 
-	added, err := m.lnd.AddHoldInvoice(ctx, lnd.HoldInvoiceRequest{
-		Hash: h.PaymentHash, ValueMsat: h.HoldAmountMsat(),
-		Memo:   fmt.Sprintf("asynclsp %s", h.ID),
-		Expiry: cfg.HoldInvoiceExpiry, CltvExpiry: uint64(cfg.HoldCltvDelta),
-	})
+	added, err := m.lnd.AddHoldInvoice(ctx, holdInvoiceRequest(h, *cfg))
 	if err == nil {
 		h.HoldInvoice = added.PaymentRequest
 		err = m.store.SetHoldInvoice(ctx, h.ID, added.PaymentRequest)
@@ -155,6 +151,16 @@ func (m *Manager) CreatePayment(ctx context.Context, req PaymentRequest) (*holds
 	m.log.Info("payment created", "hold", h.ID.String(), "amount_msat",
 		h.AmountMsat, "receiver", req.ReceiverKey.String())
 	return h, nil
+}
+
+// holdInvoiceRequest is the hold invoice of h: the receiver's payment hash,
+// the amount plus the fee, and the long CLTV delta.
+func holdInvoiceRequest(h *holdstore.Hold, cfg Config) lnd.HoldInvoiceRequest {
+	return lnd.HoldInvoiceRequest{
+		Hash: h.PaymentHash, ValueMsat: h.HoldAmountMsat(),
+		Memo:   fmt.Sprintf("asynclsp %s", h.ID),
+		Expiry: cfg.HoldInvoiceExpiry, CltvExpiry: uint64(cfg.HoldCltvDelta),
+	}
 }
 
 // receiverInvoice asks the receiver LSP for an invoice of the receiver and

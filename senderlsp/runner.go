@@ -186,8 +186,8 @@ func (r *runner) handle(ctx context.Context, ev event) {
 		send, limit, err := r.release(ctx, ev.rel)
 		ev.done <- err
 		if send {
-			r.tell(onionmsg.StatusReleased, holdstore.ReasonNone)
 			r.send(ctx, limit)
+			r.tell(onionmsg.StatusReleased, holdstore.ReasonNone)
 		}
 	case cancelEvent:
 		ev.done <- r.cancel(ctx, ev.reason)

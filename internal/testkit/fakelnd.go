@@ -22,7 +22,8 @@ type FakeLnd struct {
 	clock clock.Clock
 
 	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced on every change
+	blocks   chan struct{}                  // closed and replaced on every block
+	watchers map[lntypes.Hash]chan struct{} // likewise, per payment hash
 	height   uint32
 	invoices map[lntypes.Hash]*lnd.Invoice
 	payments map[lntypes.Hash]*lnd.Payment
@@ -66,7 +67,8 @@ type Outcome struct {
 func NewFakeLnd(clk clock.Clock, peer onionmsg.NodeKey) *FakeLnd {
 	return &FakeLnd{
 		clock:    clk,
-		changed:  make(chan struct{}),
+		blocks:   make(chan struct{}),
+		watchers: map[lntypes.Hash]chan struct{}{},
 		height:   1000,
 		invoices: map[lntypes.Hash]*lnd.Invoice{},
 		payments: map[lntypes.Hash]*lnd.Payment{},
@@ -82,12 +84,24 @@ func NewFakeLnd(clk clock.Clock, peer onionmsg.NodeKey) *FakeLnd {
 	}
 }
 
-// notify saves the state if the fake persists it, and wakes every
-// subscription; f.mu is held.
-func (f *FakeLnd) notify() {
+// notify saves the state if the fake persists it, and wakes the
+// subscriptions of hash (both its invoice and its payment); f.mu is held.
+func (f *FakeLnd) notify(hash lntypes.Hash) {
 	f.save()
-	close(f.changed)
-	f.changed = make(chan struct{})
+	if ch, ok := f.watchers[hash]; ok {
+		close(ch)
+		delete(f.watchers, hash)
+	}
+}
+
+// watch returns the channel closed at the next change of hash; f.mu is held.
+func (f *FakeLnd) watch(hash lntypes.Hash) chan struct{} {
+	ch, ok := f.watchers[hash]
+	if !ok {
+		ch = make(chan struct{})
+		f.watchers[hash] = ch
+	}
+	return ch
 }
 
 // enter counts a call, runs the hook's "before" point, and returns the
@@ -156,7 +170,9 @@ func (f *FakeLnd) Mine(n uint32) uint32 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.height += n
-	f.notify()
+	f.save()
+	close(f.blocks)
+	f.blocks = make(chan struct{})
 	return f.height
 }
 
@@ -206,7 +222,7 @@ func (f *FakeLnd) PayHoldInvoice(hash lntypes.Hash, expiry uint32) error {
 		return fmt.Errorf("fake lnd: no open invoice %s", hash)
 	}
 	f.accept(inv, expiry)
-	f.notify()
+	f.notify(hash)
 	return nil
 }
 
@@ -223,7 +239,7 @@ func (f *FakeLnd) CancelByLnd(hash lntypes.Hash) {
 	defer f.mu.Unlock()
 	if inv, ok := f.invoices[hash]; ok && !inv.State.IsFinal() {
 		inv.State = lnd.InvoiceCanceled
-		f.notify()
+		f.notify(hash)
 	}
 }
 
@@ -233,7 +249,7 @@ func (f *FakeLnd) ResolvePayment(hash lntypes.Hash, o Outcome) {
 	defer f.mu.Unlock()
 	if p, ok := f.payments[hash]; ok && p.Status == lnd.PaymentInFlight {
 		f.finishPayment(p, o)
-		f.notify()
+		f.notify(hash)
 	}
 }
 

@@ -29,7 +29,7 @@ func (f *FakeLnd) SubscribeBlocks(ctx context.Context) (*lnd.Subscription[uint32
 	}
 	return follow(ctx, f, func() (uint32, bool, bool) {
 		return f.height, true, false
-	}, nil), nil
+	}, func() chan struct{} { return f.blocks }, nil), nil
 }
 
 func (f *FakeLnd) AddHoldInvoice(ctx context.Context, req lnd.HoldInvoiceRequest) (lnd.AddedInvoice, error) {
@@ -50,7 +50,7 @@ func (f *FakeLnd) AddHoldInvoice(ctx context.Context, req lnd.HoldInvoiceRequest
 	if f.autoPay {
 		f.accept(f.invoices[req.Hash], f.height+uint32(req.CltvExpiry))
 	}
-	f.notify()
+	f.notify(req.Hash)
 	f.at("AddHoldInvoice", "after")
 	return lnd.AddedInvoice{Hash: req.Hash, PaymentRequest: payReq}, nil
 }
@@ -69,7 +69,7 @@ func (f *FakeLnd) SubscribeSingleInvoice(ctx context.Context, hash lntypes.Hash)
 	return follow(ctx, f, func() (lnd.Invoice, bool, bool) {
 		inv := f.invoices[hash]
 		return snapshotInvoice(inv), true, inv.State.IsFinal()
-	}, func(inv lnd.Invoice) { f.at("InvoiceUpdate", inv.State.String()) }), nil
+	}, func() chan struct{} { return f.watch(hash) }, func(inv lnd.Invoice) { f.at("InvoiceUpdate", inv.State.String()) }), nil
 }
 
 func (f *FakeLnd) LookupInvoice(ctx context.Context, hash lntypes.Hash) (lnd.Invoice, error) {
@@ -106,7 +106,7 @@ func (f *FakeLnd) SettleInvoice(ctx context.Context, preimage lntypes.Preimage) 
 	for i := range inv.HTLCs {
 		inv.HTLCs[i].State = lnd.HTLCSettled
 	}
-	f.notify()
+	f.notify(inv.Hash)
 	f.at("SettleInvoice", "after")
 	return nil
 }
@@ -130,7 +130,7 @@ func (f *FakeLnd) CancelInvoice(ctx context.Context, hash lntypes.Hash) error {
 	for i := range inv.HTLCs {
 		inv.HTLCs[i].State = lnd.HTLCCanceled
 	}
-	f.notify()
+	f.notify(hash)
 	f.at("CancelInvoice", "after")
 	return nil
 }
@@ -178,7 +178,7 @@ func (f *FakeLnd) SendPayment(ctx context.Context, req lnd.SendPaymentRequest) (
 	if !o.Hang {
 		f.finishPayment(p, o)
 	}
-	f.notify()
+	f.notify(pr.Hash)
 	f.at("SendPayment", "after")
 	f.mu.Unlock()
 	return f.TrackPayment(ctx, pr.Hash)
@@ -198,7 +198,7 @@ func (f *FakeLnd) TrackPayment(ctx context.Context, hash lntypes.Hash) (*lnd.Sub
 	return follow(ctx, f, func() (lnd.Payment, bool, bool) {
 		p := f.payments[hash]
 		return snapshotPayment(p), true, p.Status.IsFinal()
-	}, func(p lnd.Payment) { f.at("PaymentUpdate", p.Status.String()) }), nil
+	}, func() chan struct{} { return f.watch(hash) }, func(p lnd.Payment) { f.at("PaymentUpdate", p.Status.String()) }), nil
 }
 
 func (f *FakeLnd) ListChannels(ctx context.Context) ([]lnd.Channel, error) {
@@ -211,11 +211,11 @@ func (f *FakeLnd) ListChannels(ctx context.Context) ([]lnd.Channel, error) {
 }
 
 // follow feeds a subscription with read()'s value, first at once and then
-// after every change that alters it, until read says final or the
-// subscriber leaves. read runs with f.mu held; deliver, if set, just before
-// each delivery.
+// after every change that alters it (watch gives the channel closed at the
+// next change), until read says final or the subscriber leaves. read and
+// watch run with f.mu held; deliver, if set, just before each delivery.
 func follow[T any](ctx context.Context, f *FakeLnd, read func() (T, bool, bool),
-	deliver func(T)) *lnd.Subscription[T] {
+	watch func() chan struct{}, deliver func(T)) *lnd.Subscription[T] {
 	sub, feed := lnd.NewFeed[T](ctx)
 	go func() {
 		var (
@@ -225,7 +225,7 @@ func follow[T any](ctx context.Context, f *FakeLnd, read func() (T, bool, bool),
 		for {
 			f.mu.Lock()
 			v, ok, final := read()
-			changed := f.changed
+			changed := watch()
 			send := ok && (!delivered || !reflect.DeepEqual(v, last))
 			if send && deliver != nil {
 				deliver(v)
