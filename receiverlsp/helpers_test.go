@@ -94,6 +94,17 @@ func (e *env) run() {
 	})
 }
 
+// settle waits until Run has made a whole pass that began after the call:
+// whatever was committed before is then acted on, or deliberately not.
+func (e *env) settle() {
+	e.t.Helper()
+	p := e.role.passes.Load()
+	testkit.Eventually(e.t, 5*time.Second, "a worker pass", func() bool {
+		e.role.kick()
+		return e.role.passes.Load() >= p+2
+	})
+}
+
 // advance moves the test clock forward.
 func (e *env) advance(d time.Duration) { e.clock.SetTime(e.clock.Now().Add(d)) }
 

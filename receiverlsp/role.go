@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
@@ -37,6 +38,10 @@ type Role struct {
 
 	// changed wakes long-polling readers when a mailbox item changes.
 	changed notifier
+
+	// passes counts Run's passes, so a test can tell that one began
+	// after an event.
+	passes atomic.Uint64
 }
 
 // New checks cfg and returns a Role.

@@ -61,6 +61,7 @@ func (r *Role) Run(ctx context.Context) error {
 	)
 	for {
 		next := r.pass(ctx, w)
+		r.passes.Add(1)
 		if at := r.clock.Now().Add(next); timer == nil || at.Before(timerAt) {
 			timer, timerAt = r.clock.TickAfter(next), at
 		}

@@ -248,9 +248,13 @@ func (c *Client) Release(ctx context.Context, it *Item, ttl time.Duration) (*Ite
 	if err != nil {
 		return nil, err
 	}
+	return c.PostRelease(ctx, hex.EncodeToString(raw))
+}
+
+// PostRelease posts a release signed elsewhere: the hex of its TLV bytes.
+func (c *Client) PostRelease(ctx context.Context, releaseHex string) (*Item, error) {
 	var out Item
-	err = c.do(ctx, "POST", "/v1/releases", true,
-		ReleaseRequest{Release: hex.EncodeToString(raw)}, &out)
+	err := c.do(ctx, "POST", "/v1/releases", true, ReleaseRequest{Release: releaseHex}, &out)
 	return &out, err
 }
 
