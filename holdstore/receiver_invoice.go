@@ -117,24 +117,35 @@ func (t *Tx) Reserved(senderLSP route.Vertex, hold ID) (*ReceiverInvoice, error)
 		senderLSP[:], hold[:]))
 }
 
-// InvoiceByHash returns the invoice with the payment hash, or ErrNoInvoice.
-func (t *Tx) InvoiceByHash(hash lntypes.Hash) (*ReceiverInvoice, error) {
-	return scanInvoice(t.QueryRow("SELECT "+invoiceColumns+
-		" FROM receiver_invoices WHERE payment_hash = ?", hash[:]))
-}
+// ReserveFirst hands the sender LSP's hold, for reserved msat, the
+// receiver's available invoice of exactly amount (0: an amountless one)
+// that expires at or after minExpiry and before any other such (short-lived
+// invoices go first), and returns it as reserved: the pick and the
+// reservation are one statement. It fails with ErrNoInvoice if no invoice
+// fits, and ErrDuplicate if the hold has an invoice already. A reserved
+// invoice is never handed out again.
+func (t *Tx) ReserveFirst(receiver route.Vertex, amount lnwire.MilliSatoshi,
+	minExpiry time.Time, senderLSP route.Vertex, hold ID,
+	reserved lnwire.MilliSatoshi) (*ReceiverInvoice, error) {
 
-// FirstAvailable returns the receiver's available invoice of exactly
-// amount (0: an amountless one) that expires at or after minExpiry and
-// before any other such: short-lived invoices are used first. ErrNoInvoice
-// if there is none.
-func (t *Tx) FirstAvailable(receiver route.Vertex, amount lnwire.MilliSatoshi,
-	minExpiry time.Time) (*ReceiverInvoice, error) {
-
-	return scanInvoice(t.QueryRow("SELECT "+invoiceColumns+`
-		FROM receiver_invoices INDEXED BY receiver_invoices_available
-		WHERE receiver_key = ? AND amount_msat = ? AND hold_id IS NULL
-		AND expires_at >= ? ORDER BY expires_at LIMIT 1`,
+	if reserved == 0 {
+		return nil, fmt.Errorf("%w: reservation for no amount", ErrInvalid)
+	}
+	inv, err := scanInvoice(t.QueryRow(`UPDATE receiver_invoices
+		SET sender_lsp = ?, hold_id = ?, reserved_msat = ?, reserved_at = ?
+		WHERE hold_id IS NULL AND payment_hash = (
+			SELECT payment_hash FROM receiver_invoices
+			INDEXED BY receiver_invoices_available
+			WHERE receiver_key = ? AND amount_msat = ? AND hold_id IS NULL
+			AND expires_at >= ? ORDER BY expires_at LIMIT 1)
+		RETURNING `+invoiceColumns,
+		senderLSP[:], hold[:], int64(reserved), nanos(t.now),
 		receiver[:], int64(amount), nanos(minExpiry)))
+	if isUnique(err) {
+		return nil, fmt.Errorf("%w: hold %s of %s has an invoice already",
+			ErrDuplicate, hold, senderLSP)
+	}
+	return inv, err
 }
 
 // HasFixed reports whether the receiver has any invoice of exactly amount
@@ -151,41 +162,14 @@ func (t *Tx) HasFixed(receiver route.Vertex, amount lnwire.MilliSatoshi) (bool, 
 	return err == nil, err
 }
 
-// Reserve hands the available invoice with the payment hash to the sender
-// LSP's hold, for amount. It fails with ErrInvoiceTaken if the invoice is
-// reserved already (an invoice is handed out at most once), and with
-// ErrDuplicate if the hold has an invoice already.
-func (t *Tx) Reserve(hash lntypes.Hash, senderLSP route.Vertex, hold ID,
-	amount lnwire.MilliSatoshi) error {
-
-	if amount == 0 {
-		return fmt.Errorf("%w: reservation for no amount", ErrInvalid)
-	}
-	res, err := t.Exec(`UPDATE receiver_invoices SET sender_lsp = ?,
-		hold_id = ?, reserved_msat = ?, reserved_at = ?
-		WHERE payment_hash = ? AND hold_id IS NULL`,
-		senderLSP[:], hold[:], int64(amount), nanos(t.now), hash[:])
-	if isUnique(err) {
-		return fmt.Errorf("%w: hold %s of %s has an invoice already",
-			ErrDuplicate, hold, senderLSP)
-	}
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return errors.Join(fmt.Errorf("%w: %s", ErrInvoiceTaken, hash), err)
-	}
-	return nil
-}
-
 // CountAvailable counts the receiver's invoices that were never handed out
-// and expire after at.
-func (t *Tx) CountAvailable(receiver route.Vertex, at time.Time) (int, error) {
+// and expire after at, up to upTo: it costs O(upTo), not O(stock).
+func (t *Tx) CountAvailable(receiver route.Vertex, at time.Time, upTo int) (int, error) {
 	var n int
-	err := t.QueryRow(`SELECT COUNT(*) FROM receiver_invoices
+	err := t.QueryRow(`SELECT COUNT(*) FROM (SELECT 1 FROM receiver_invoices
 		INDEXED BY receiver_invoices_available
-		WHERE receiver_key = ? AND hold_id IS NULL AND expires_at > ?`,
-		receiver[:], nanos(at)).Scan(&n)
+		WHERE receiver_key = ? AND hold_id IS NULL AND expires_at > ?
+		LIMIT ?)`, receiver[:], nanos(at), upTo).Scan(&n)
 	return n, err
 }
 

@@ -130,33 +130,46 @@ func TestInvoicesAddedOnceAndPickedByExpiry(t *testing.T) {
 	fixed := invoiceOf(key, 3, 5000, testStart.Add(30*time.Hour))
 	addInvoices(t, s, late, early, fixed)
 
+	lsp := vertex(0xa)
 	err := s.Update(ctx, func(tx *Tx) error {
 		again := *late
 		again.Invoice = "lnbcrt1other"
 		if ok, err := tx.AddInvoice(&again); ok || err != nil {
 			t.Errorf("duplicate hash: added=%v err=%v", ok, err)
 		}
-		got, err := tx.FirstAvailable(key, 0, testStart.Add(24*time.Hour))
-		if err != nil || got.PaymentHash != early.PaymentHash {
-			t.Errorf("first amountless: %+v, %v", got, err)
+		if n, err := tx.CountAvailable(key, testStart, 2); n != 2 || err != nil {
+			t.Errorf("CountAvailable up to 2: %d, %v", n, err)
 		}
-		got, err = tx.FirstAvailable(key, 0, testStart.Add(26*time.Hour))
-		if err != nil || got.PaymentHash != late.PaymentHash {
-			t.Errorf("amountless after 26h: %+v, %v", got, err)
+		if n, err := tx.CountAvailable(key, testStart.Add(26*time.Hour), 10); n != 2 || err != nil {
+			t.Errorf("CountAvailable after 26h: %d, %v", n, err)
 		}
-		if _, err := tx.FirstAvailable(key, 4000, testStart); !errors.Is(err, ErrNoInvoice) {
+		if _, err := tx.ReserveFirst(key, 4000, testStart, lsp, ID{1}, 4000); !errors.Is(err, ErrNoInvoice) {
 			t.Errorf("fixed 4000: %v", err)
 		}
 		if has, err := tx.HasFixed(key, 5000); !has || err != nil {
 			t.Errorf("HasFixed(5000) = %v, %v", has, err)
+		}
+		// Amountless lasting 26h: the 48h one, though the 25h one is
+		// first otherwise.
+		got, err := tx.ReserveFirst(key, 0, testStart.Add(26*time.Hour), lsp, ID{1}, 1000)
+		if err != nil || got.PaymentHash != late.PaymentHash ||
+			got.Reservation == nil || got.Reservation.HoldID != (ID{1}) {
+			t.Errorf("amountless after 26h: %+v, %v", got, err)
+		}
+		got, err = tx.ReserveFirst(key, 0, testStart.Add(24*time.Hour), lsp, ID{2}, 1000)
+		if err != nil || got.PaymentHash != early.PaymentHash {
+			t.Errorf("first amountless: %+v, %v", got, err)
+		}
+		if _, err := tx.ReserveFirst(key, 0, testStart, lsp, ID{3}, 1000); !errors.Is(err, ErrNoInvoice) {
+			t.Errorf("none left: %v", err)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.CountInvoices(ctx, key, testStart.Add(26*time.Hour))
-	if err != nil || c != (InvoiceCounts{Available: 2, Expired: 1}) {
+	c, err := s.CountInvoices(ctx, key, testStart.Add(31*time.Hour))
+	if err != nil || c != (InvoiceCounts{Expired: 1, Reserved: 2}) {
 		t.Fatalf("counts %+v, %v", c, err)
 	}
 }
@@ -166,22 +179,26 @@ func TestReservationIsForever(t *testing.T) {
 	ctx := context.Background()
 	key := registered(t, s, 1)
 	inv := invoiceOf(key, 1, 0, testStart.Add(48*time.Hour))
-	other := invoiceOf(key, 2, 0, testStart.Add(48*time.Hour))
+	other := invoiceOf(key, 2, 0, testStart.Add(49*time.Hour))
 	addInvoices(t, s, inv, other)
 	lspA, lspB := vertex(0xa), vertex(0xb)
-	reserve := func(hash lntypes.Hash, lsp route.Vertex, hold ID) error {
+	reserve := func(lsp route.Vertex, hold ID) error {
 		return s.Update(ctx, func(tx *Tx) error {
-			return tx.Reserve(hash, lsp, hold, 1000)
+			_, err := tx.ReserveFirst(key, 0, testStart, lsp, hold, 1000)
+			return err
 		})
 	}
-	if err := reserve(inv.PaymentHash, lspA, ID{1}); err != nil {
+	if err := reserve(lspA, ID{1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := reserve(inv.PaymentHash, lspB, ID{2}); !errors.Is(err, ErrInvoiceTaken) {
-		t.Fatalf("second reservation: %v", err)
-	}
-	if err := reserve(other.PaymentHash, lspA, ID{1}); !errors.Is(err, ErrDuplicate) {
+	if err := reserve(lspA, ID{1}); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("second invoice for one hold: %v", err)
+	}
+	if err := reserve(lspB, ID{2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := reserve(lspB, ID{3}); !errors.Is(err, ErrNoInvoice) {
+		t.Fatalf("third reservation of two invoices: %v", err)
 	}
 	// Below the code, the database refuses to move or lift a reservation,
 	// or to forget an invoice.
@@ -207,7 +224,7 @@ func TestReservationIsForever(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := s.CountInvoices(ctx, key, testStart)
-	if c != (InvoiceCounts{Available: 1, Reserved: 1}) {
+	if c != (InvoiceCounts{Reserved: 2}) {
 		t.Fatalf("counts %+v", c)
 	}
 }
@@ -231,12 +248,11 @@ func TestConcurrentReservations(t *testing.T) {
 		wg.Go(func() {
 			var hash lntypes.Hash
 			err := s.Update(ctx, func(tx *Tx) error {
-				inv, err := tx.FirstAvailable(key, 0, testStart)
-				if err != nil {
-					return err
+				inv, err := tx.ReserveFirst(key, 0, testStart, vertex(byte(w)), ID{byte(w)}, 1000)
+				if err == nil {
+					hash = inv.PaymentHash
 				}
-				hash = inv.PaymentHash
-				return tx.Reserve(hash, vertex(byte(w)), ID{byte(w)}, 1000)
+				return err
 			})
 			switch {
 			case errors.Is(err, ErrNoInvoice):
@@ -274,14 +290,15 @@ func TestMailboxItemMustMatchItsReservation(t *testing.T) {
 	ctx := context.Background()
 	key := registered(t, s, 1)
 	inv := invoiceOf(key, 1, 0, testStart.Add(48*time.Hour))
-	free := invoiceOf(key, 2, 0, testStart.Add(48*time.Hour))
+	free := invoiceOf(key, 2, 0, testStart.Add(49*time.Hour))
 	addInvoices(t, s, inv, free)
 	lsp := vertex(0xa)
 	add := func(it *MailboxItem) error {
 		return s.Update(ctx, func(tx *Tx) error { return tx.AddMailboxItem(it) })
 	}
 	if err := s.Update(ctx, func(tx *Tx) error {
-		return tx.Reserve(inv.PaymentHash, lsp, ID{1}, 1000)
+		_, err := tx.ReserveFirst(key, 0, testStart.Add(48*time.Hour), lsp, ID{1}, 1000)
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +333,7 @@ func TestMailboxChangesAndExpiry(t *testing.T) {
 		it.DeadlineHeight = uint32(500 + i)
 		items = append(items, it)
 		err := s.Update(ctx, func(tx *Tx) error {
-			if err := tx.Reserve(inv.PaymentHash, lsp, it.HoldID, 1000); err != nil {
+			if _, err := tx.ReserveFirst(key, 0, testStart, lsp, it.HoldID, 1000); err != nil {
 				return err
 			}
 			return tx.AddMailboxItem(it)

@@ -2,6 +2,7 @@ package receiverlsp
 
 import (
 	"context"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,11 @@ import (
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/asynclsp/asynclsp/receiverlsp/client"
 )
+
+// openAPI documents the API; a test keeps it in step with routes.
+//
+//go:embed openapi.json
+var openAPI []byte
 
 // Body limits per route.
 const (
@@ -41,6 +47,7 @@ func (r *Role) routes() []endpoint {
 		{"GET", "/v1/mailbox", 0, true, r.getMailbox},
 		{"GET", "/v1/mailbox/{sender_lsp}/{hold_id}", 0, true, r.getItem},
 		{"POST", "/v1/releases", smallBody, true, r.postRelease},
+		{"GET", "/v1/openapi.json", 0, false, getOpenAPI},
 	}
 }
 
@@ -240,4 +247,10 @@ func (r *Role) postRelease(w http.ResponseWriter, req *http.Request, who onionms
 	}
 	writeJSON(w, http.StatusAccepted, it)
 	return nil
+}
+
+func getOpenAPI(w http.ResponseWriter, _ *http.Request, _ onionmsg.NodeKey) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(openAPI)
+	return err
 }

@@ -134,7 +134,7 @@ func (r *Role) upload(ctx context.Context, receiver onionmsg.NodeKey,
 			}
 			resp.Accepted++
 		}
-		n, err := tx.CountAvailable(vertex(receiver), tx.Now())
+		n, err := tx.CountAvailable(vertex(receiver), tx.Now(), r.opts.LowThreshold)
 		if err != nil || n < r.opts.LowThreshold {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/bus"
@@ -39,7 +38,12 @@ func (r *Role) handleInvoiceRequest(ctx context.Context, in *lspnet.Inbound) (on
 // for its hold and reserves it, in one transaction, or answers with a coded
 // error. A retried request (same sender LSP, hold, receiver and amount)
 // gets the same invoice. The single writer makes every reservation see the
-// ones before it, so an invoice is handed out at most once.
+// ones before it, and the reservation only takes an invoice nobody holds,
+// so an invoice is handed out at most once.
+//
+// The common case costs two statements: the pick-and-reserve, and the
+// bounded count for the invoices_low webhook. Retries and refusals look
+// further.
 func (r *Role) answerInvoiceRequest(ctx context.Context, from onionmsg.NodeKey,
 	req *onionmsg.InvoiceRequest) (*onionmsg.InvoiceReply, error) {
 
@@ -52,7 +56,22 @@ func (r *Role) answerInvoiceRequest(ctx context.Context, from onionmsg.NodeKey,
 	)
 	err := r.store.Update(ctx, func(tx *holdstore.Tx) error {
 		reply, nowLow = onionmsg.InvoiceReply{HoldID: req.HoldID}, false
-		inv, err := tx.Reserved(sender, hold)
+		inv, err := r.reserveFitting(tx, receiver, sender, hold, req)
+		switch {
+		case err == nil:
+			reply.Invoice = inv.Invoice
+			left, err := tx.CountAvailable(receiver, tx.Now(), r.opts.LowThreshold)
+			if err != nil || left >= r.opts.LowThreshold {
+				return err
+			}
+			nowLow, err = tx.SetInvoicesLow(receiver, holdstore.LowFine, holdstore.LowOwed)
+			return err
+		case !errors.Is(err, holdstore.ErrNoInvoice) &&
+			!errors.Is(err, holdstore.ErrDuplicate):
+			return err
+		}
+		// A retry finds its reservation.
+		inv, err = tx.Reserved(sender, hold)
 		switch {
 		case err == nil:
 			if inv.ReceiverKey != receiver ||
@@ -64,28 +83,8 @@ func (r *Role) answerInvoiceRequest(ctx context.Context, from onionmsg.NodeKey,
 		case !errors.Is(err, holdstore.ErrNoInvoice):
 			return err
 		}
-		if _, err := tx.Receiver(receiver); errors.Is(err, holdstore.ErrUnknownReceiver) {
-			reply.ErrorCode = onionmsg.ReplyUnknownReceiver
-			reply.ErrorMessage = "this LSP serves no such receiver"
-			return nil
-		} else if err != nil {
-			return err
-		}
-		inv, code, err := r.pick(tx, receiver, req.Amount, req.MinExpiry)
-		if err != nil || code != 0 {
-			reply.ErrorCode, reply.ErrorMessage = code, codeMessage(code)
-			return err
-		}
-		if err := tx.Reserve(inv.PaymentHash, sender, hold, req.Amount); err != nil {
-			return err
-		}
-		reply.Invoice = inv.Invoice
-
-		left, err := tx.CountAvailable(receiver, tx.Now())
-		if err != nil || left >= r.opts.LowThreshold {
-			return err
-		}
-		nowLow, err = tx.SetInvoicesLow(receiver, holdstore.LowFine, holdstore.LowOwed)
+		reply.ErrorCode, err = r.whyNone(tx, receiver, req.Amount)
+		reply.ErrorMessage = codeMessage(reply.ErrorCode)
 		return err
 	})
 	if err != nil {
@@ -101,34 +100,44 @@ func (r *Role) answerInvoiceRequest(ctx context.Context, from onionmsg.NodeKey,
 	return &reply, nil
 }
 
-// pick chooses the invoice for amount that expires at or after minExpiry: a
-// fixed one of exactly that amount, else an amountless one if the amount is
-// within the configured range; the one that expires first. No invoice gives
-// the error code that says why.
-func (r *Role) pick(tx *holdstore.Tx, receiver route.Vertex, amount lnwire.MilliSatoshi,
-	minExpiry time.Time) (*holdstore.ReceiverInvoice, onionmsg.ReplyErrorCode, error) {
+// reserveFitting reserves, for the sender LSP's hold, the invoice that fits
+// the request: a fixed one of exactly the amount, else an amountless one if
+// the amount is within the configured range; of those that expire at or
+// after the requested minimum, the one that expires first. ErrNoInvoice if
+// none fits; ErrDuplicate if the hold has one already.
+func (r *Role) reserveFitting(tx *holdstore.Tx, receiver, sender route.Vertex,
+	hold holdstore.ID, req *onionmsg.InvoiceRequest) (*holdstore.ReceiverInvoice, error) {
 
-	inv, err := tx.FirstAvailable(receiver, amount, minExpiry)
-	if !errors.Is(err, holdstore.ErrNoInvoice) {
-		return inv, 0, err
+	inv, err := tx.ReserveFirst(receiver, req.Amount, req.MinExpiry, sender,
+		hold, req.Amount)
+	if !errors.Is(err, holdstore.ErrNoInvoice) ||
+		req.Amount < r.opts.MinAmount || req.Amount > r.opts.MaxAmount {
+		return inv, err
+	}
+	return tx.ReserveFirst(receiver, 0, req.MinExpiry, sender, hold, req.Amount)
+}
+
+// whyNone says why no invoice fits: the receiver is unknown, the amount
+// is out of range for amountless invoices and no fixed one of it exists, or
+// none is left (that lasts long enough).
+func (r *Role) whyNone(tx *holdstore.Tx, receiver route.Vertex,
+	amount lnwire.MilliSatoshi) (onionmsg.ReplyErrorCode, error) {
+
+	if _, err := tx.Receiver(receiver); errors.Is(err, holdstore.ErrUnknownReceiver) {
+		return onionmsg.ReplyUnknownReceiver, nil
+	} else if err != nil {
+		return 0, err
 	}
 	if amount >= r.opts.MinAmount && amount <= r.opts.MaxAmount {
-		inv, err = tx.FirstAvailable(receiver, 0, minExpiry)
-		if errors.Is(err, holdstore.ErrNoInvoice) {
-			return nil, onionmsg.ReplyNoInvoicesLeft, nil
-		}
-		return inv, 0, err
+		return onionmsg.ReplyNoInvoicesLeft, nil
 	}
-	// Out of range for amountless invoices: only a fixed one could do.
-	// If the receiver has one of that amount, it only expires too soon.
+	// Only a fixed invoice could do; if there is one, it only expires
+	// too soon.
 	fixed, err := tx.HasFixed(receiver, amount)
-	switch {
-	case err != nil:
-		return nil, 0, err
-	case fixed:
-		return nil, onionmsg.ReplyNoInvoicesLeft, nil
+	if err != nil || fixed {
+		return onionmsg.ReplyNoInvoicesLeft, err
 	}
-	return nil, onionmsg.ReplyAmountOutOfRange, nil
+	return onionmsg.ReplyAmountOutOfRange, nil
 }
 
 func codeMessage(c onionmsg.ReplyErrorCode) string {
@@ -137,6 +146,8 @@ func codeMessage(c onionmsg.ReplyErrorCode) string {
 		return "the receiver has no unused invoice that fits"
 	case onionmsg.ReplyAmountOutOfRange:
 		return "no invoice of the receiver can take this amount"
+	case onionmsg.ReplyUnknownReceiver:
+		return "this LSP serves no such receiver"
 	}
 	return ""
 }
