@@ -79,7 +79,6 @@ func (r *Role) acceptHeld(ctx context.Context, from onionmsg.NodeKey,
 	case admitted:
 		log.Info("hold in mailbox", "amount_msat", m.Amount,
 			"deadline_height", m.DeadlineHeight, "deadline_time", m.DeadlineTime)
-		r.changed.broadcast()
 		r.kick()
 	case expiredOn:
 		log.Warn("hold arrived after its deadline")
@@ -229,7 +228,7 @@ func (r *Role) applyOutcome(ctx context.Context, from onionmsg.NodeKey,
 		r.log.Info("hold outcome", "hold", m.HoldID, "sender_lsp", from,
 			"receiver", nodeKey(changed.ReceiverKey), "status", m.Status,
 			"reason", m.Reason, "state", changed.State)
-		r.changed.broadcast()
+		r.changed.notify(changed.SenderLSP, changed.HoldID)
 	}
 	return nil
 }

@@ -39,33 +39,46 @@ func (r *Role) item(ctx context.Context, receiver, sender onionmsg.NodeKey,
 	if wait > 0 {
 		timeout = r.clock.TickAfter(min(wait, r.opts.MaxWait))
 	}
+	key := itemKey{vertex(sender), holdstore.ID(hold)}
 	for {
-		changed := r.changed.wait()
-		it, err := r.store.MailboxItem(ctx, vertex(sender), holdstore.ID(hold))
-		switch {
-		case errors.Is(err, holdstore.ErrItemNotFound),
-			err == nil && nodeKey(it.ReceiverKey) != receiver:
-			return nil, fmt.Errorf("%w: no mailbox item for hold %s of %s",
-				ErrNotFound, hold, sender)
-		case err != nil:
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		done := it.State.Final()
-		if after > 0 {
-			done = it.Version > after
-		}
-		if done || timeout == nil {
-			out := toAPI(it)
-			return &out, nil
+		changed, done := r.changed.wait(key)
+		it, ready, err := r.ownItem(ctx, receiver, key, after)
+		if err != nil || ready || timeout == nil {
+			done()
+			return it, err
 		}
 		select {
 		case <-changed:
 		case <-timeout:
 			timeout = nil
 		case <-ctx.Done():
+			done()
 			return nil, ctx.Err()
 		}
+		done()
 	}
+}
+
+// ownItem reads the receiver's item, and whether it is what a long-poll
+// waits for: a version past after, or (after 0) a final state.
+func (r *Role) ownItem(ctx context.Context, receiver onionmsg.NodeKey,
+	key itemKey, after uint64) (*client.Item, bool, error) {
+
+	it, err := r.store.MailboxItem(ctx, key.sender, key.hold)
+	switch {
+	case errors.Is(err, holdstore.ErrItemNotFound),
+		err == nil && nodeKey(it.ReceiverKey) != receiver:
+		return nil, false, fmt.Errorf("%w: no mailbox item for hold %s of %s",
+			ErrNotFound, onionmsg.HoldID(key.hold), nodeKey(key.sender))
+	case err != nil:
+		return nil, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	ready := it.State.Final()
+	if after > 0 {
+		ready = it.Version > after
+	}
+	out := toAPI(it)
+	return &out, ready, nil
 }
 
 // release checks the receiver's signed release against its pending mailbox
@@ -120,7 +133,7 @@ func (r *Role) release(ctx context.Context, receiver onionmsg.NodeKey, raw []byt
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
-		r.changed.broadcast()
+		r.changed.notify(sender, hold)
 	case holdstore.MailboxReleased:
 		// A retry: send again.
 	default:

@@ -37,7 +37,7 @@ type Role struct {
 	poke chan struct{}
 
 	// changed wakes long-polling readers when a mailbox item changes.
-	changed notifier
+	changed waiters
 
 	// passes counts Run's passes, so a test can tell that one began
 	// after an event.
@@ -109,28 +109,55 @@ func (r *Role) kick() {
 	}
 }
 
-// notifier is a broadcast: wait returns a channel closed by the next
-// broadcast.
-type notifier struct {
+// itemKey names a mailbox item.
+type itemKey struct {
+	sender route.Vertex
+	hold   holdstore.ID
+}
+
+// waiters wakes the long-polling readers of one mailbox item when it
+// changes, and no others.
+type waiters struct {
 	mu sync.Mutex
-	ch chan struct{}
+	m  map[itemKey]*waitEntry
 }
 
-func (n *notifier) wait() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ch == nil {
-		n.ch = make(chan struct{})
+type waitEntry struct {
+	ch    chan struct{}
+	count int
+}
+
+// wait returns a channel closed at the item's next change, and a function
+// to call when no longer waiting.
+func (w *waiters) wait(k itemKey) (<-chan struct{}, func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[itemKey]*waitEntry{}
 	}
-	return n.ch
+	e := w.m[k]
+	if e == nil {
+		e = &waitEntry{ch: make(chan struct{})}
+		w.m[k] = e
+	}
+	e.count++
+	return e.ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if e.count--; e.count == 0 && w.m[k] == e {
+			delete(w.m, k)
+		}
+	}
 }
 
-func (n *notifier) broadcast() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ch != nil {
-		close(n.ch)
-		n.ch = nil
+// notify wakes the item's waiters.
+func (w *waiters) notify(sender route.Vertex, hold holdstore.ID) {
+	k := itemKey{sender, hold}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e := w.m[k]; e != nil {
+		close(e.ch)
+		delete(w.m, k)
 	}
 }
 

@@ -79,10 +79,17 @@ func (w *wallet) count(method string) int {
 	return n
 }
 
-func (w *wallet) last() client.Notification {
+// last returns the last notification of the method.
+func (w *wallet) last(method string) client.Notification {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.got[len(w.got)-1]
+	for i := len(w.got) - 1; i >= 0; i-- {
+		if w.got[i].Method == method {
+			return w.got[i]
+		}
+	}
+	w.e.t.Fatalf("no %s received", method)
+	return client.Notification{}
 }
 
 func (w *wallet) tries() int {
@@ -97,13 +104,13 @@ func TestPaymentIncomingWakesTheReceiver(t *testing.T) {
 	e := newEnv(t)
 	w := newWallet(e)
 	rc := e.registered(0, w.url())
-	e.stock(rc, 5, 0)
+	e.stock(rc, 20, 0) // over the low threshold: no invoices_low
 	e.run()
 	e.hold(0, rc)
 	testkit.Eventually(t, 5*time.Second, "payment_incoming", func() bool {
 		return w.count(client.MethodPaymentIncoming) == 1
 	})
-	n := w.last()
+	n := w.last(client.MethodPaymentIncoming)
 	if n.JSONRPC != "2.0" || string(n.Params) != "{}" {
 		t.Fatalf("notification %+v", n)
 	}
@@ -132,7 +139,7 @@ func TestWebhookRetries(t *testing.T) {
 	w := newWallet(e)
 	w.fail = []int{http.StatusServiceUnavailable, http.StatusInternalServerError}
 	rc := e.registered(0, w.url())
-	e.stock(rc, 5, 0)
+	e.stock(rc, 20, 0) // over the low threshold: no invoices_low
 	e.run()
 	e.hold(0, rc)
 	testkit.Eventually(t, 5*time.Second, "the first attempt", func() bool { return w.tries() == 1 })
@@ -165,7 +172,7 @@ func TestExpirySoonWebhook(t *testing.T) {
 	e := newEnv(t)
 	w := newWallet(e)
 	rc := e.registered(0, w.url())
-	e.stock(rc, 5, 0)
+	e.stock(rc, 20, 0) // over the low threshold: no invoices_low
 	e.run()
 	m := e.hold(0, rc) // deadline: 6h, height 1100
 	testkit.Eventually(t, 5*time.Second, "payment_incoming", func() bool {
@@ -176,8 +183,9 @@ func TestExpirySoonWebhook(t *testing.T) {
 		return w.count(client.MethodExpirySoon) == 1
 	})
 	var p client.ExpirySoonParams
-	if err := json.Unmarshal(w.last().Params, &p); err != nil || p.Timeout != m.DeadlineHeight {
-		t.Fatalf("params %s: %+v, %v", w.last().Params, p, err)
+	params := w.last(client.MethodExpirySoon).Params
+	if err := json.Unmarshal(params, &p); err != nil || p.Timeout != m.DeadlineHeight {
+		t.Fatalf("params %s: %+v, %v", params, p, err)
 	}
 	// By height: 12 blocks before the deadline height.
 	m2 := e.hold(1, rc)
@@ -201,9 +209,10 @@ func TestInvoicesLowWebhook(t *testing.T) {
 		return w.count(client.MethodInvoicesLow) == 1
 	})
 	var p client.InvoicesLowParams
-	if err := json.Unmarshal(w.last().Params, &p); err != nil ||
+	params := w.last(client.MethodInvoicesLow).Params
+	if err := json.Unmarshal(params, &p); err != nil ||
 		p != (client.InvoicesLowParams{Available: 2, Threshold: 3}) {
-		t.Fatalf("params %s", w.last().Params)
+		t.Fatalf("params %s", params)
 	}
 	// Once told, not again until the stock recovers.
 	e.reserve(0, rc, 10_000)

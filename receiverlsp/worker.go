@@ -170,9 +170,7 @@ func (r *Role) sweep(ctx context.Context, now time.Time, height uint32) {
 	for _, it := range expired {
 		r.log.Info("mailbox item expired", "hold", onionmsg.HoldID(it.HoldID),
 			"sender_lsp", nodeKey(it.SenderLSP), "receiver", nodeKey(it.ReceiverKey))
-	}
-	if len(expired) > 0 {
-		r.changed.broadcast()
+		r.changed.notify(it.SenderLSP, it.HoldID)
 	}
 	unrelayed, err := r.store.Unrelayed(ctx, now.Add(-r.opts.RelayRetry))
 	if err != nil {
