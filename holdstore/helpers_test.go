@@ -35,19 +35,20 @@ func testHold(preimage lntypes.Preimage) *Hold {
 	key[0], lsp[0] = 0x02, 0x03
 	copy(key[1:], preimage[:])
 	h := &Hold{
-		ID:                    NewID(),
-		PaymentHash:           preimage.Hash(),
-		Owner:                 "wallet-1",
-		AmountMsat:            100_000_000,
-		FeeMsat:               1_000,
-		ReceiverKey:           key,
-		ReceiverLSP:           lsp,
-		ReceiverInvoice:       "lnbcrt1m1receiverinvoice",
-		ReceiverInvoiceExpiry: testStart.Add(24 * time.Hour),
-		HoldInvoice:           "lnbcrt1m1holdinvoice",
-		CltvDelta:             1008,
-		RetryPolicy:           RetryPatient,
-		DeadlineTime:          testStart.Add(12 * time.Hour),
+		ID:                        NewID(),
+		PaymentHash:               preimage.Hash(),
+		Owner:                     "wallet-1",
+		AmountMsat:                100_000_000,
+		FeeMsat:                   1_000,
+		ReceiverKey:               key,
+		ReceiverLSP:               lsp,
+		ReceiverInvoice:           "lnbcrt1m1receiverinvoice",
+		ReceiverInvoiceExpiry:     testStart.Add(24 * time.Hour),
+		ReceiverInvoiceAmountMsat: 100_000_000,
+		HoldInvoice:               "lnbcrt1m1holdinvoice",
+		CltvDelta:                 1008,
+		RetryPolicy:               RetryPatient,
+		DeadlineTime:              testStart.Add(12 * time.Hour),
 	}
 	copy(h.ReleaseSecret[:], preimage[16:])
 	return h

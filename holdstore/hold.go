@@ -78,6 +78,10 @@ type Hold struct {
 	ReceiverInvoice       string
 	ReceiverInvoiceExpiry time.Time
 
+	// ReceiverInvoiceAmountMsat is the receiver invoice's own amount, 0
+	// when it is amountless (then AmountMsat is paid).
+	ReceiverInvoiceAmountMsat lnwire.MilliSatoshi
+
 	// HoldInvoice is the payment request handed to the sender; empty until
 	// lnd has created it.
 	HoldInvoice string
@@ -136,7 +140,8 @@ func (h *Hold) validate() error {
 // order.
 const holdColumns = `id, payment_hash, owner, request_key, amount_msat,
 	fee_msat, receiver_key, receiver_lsp, receiver_invoice,
-	receiver_invoice_expiry, hold_invoice, cltv_delta, retry_policy,
+	receiver_invoice_expiry, receiver_invoice_amount_msat, hold_invoice,
+	cltv_delta, retry_policy,
 	release_secret, incoming_expiry, deadline_height, deadline_time, state,
 	failure_reason, attempts, preimage, outbound_fee_msat, resolved,
 	created_at, updated_at`
@@ -153,7 +158,7 @@ func scanHold(row scanner) (*Hold, error) {
 	)
 	err := row.Scan(&id, &hash, &h.Owner, &reqKey, &h.AmountMsat,
 		&h.FeeMsat, &rkey, &rlsp, &h.ReceiverInvoice, &invExpiry,
-		&h.HoldInvoice, &h.CltvDelta, &h.RetryPolicy, &secret,
+		&h.ReceiverInvoiceAmountMsat, &h.HoldInvoice, &h.CltvDelta, &h.RetryPolicy, &secret,
 		&h.IncomingExpiry, &h.DeadlineHeight, &deadline, &h.State,
 		&h.Reason, &h.Attempts, &preimg, &h.OutboundFeeMsat, &resolved,
 		&created, &updated)

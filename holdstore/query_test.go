@@ -112,3 +112,19 @@ func TestListFiltersAndPages(t *testing.T) {
 		t.Fatalf("malformed cursor: %v", err)
 	}
 }
+
+func TestPendingAmount(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	if sum, err := s.PendingAmountMsat(ctx); err != nil || sum != 0 {
+		t.Fatalf("empty store: %d, %v", sum, err)
+	}
+	holdIn(t, s, StateCreated)
+	holdIn(t, s, StateForwarding)
+	holdIn(t, s, StateSettled)
+	holdIn(t, s, StateCanceled)
+	sum, err := s.PendingAmountMsat(ctx)
+	if err != nil || sum != 2*100_000_000 {
+		t.Fatalf("pending %d (%v), want the two non-final holds", sum, err)
+	}
+}

@@ -40,10 +40,10 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 	}
 	prep(&s.insertHold, `INSERT INTO holds (id, payment_hash, owner,
 		request_key, amount_msat, fee_msat, receiver_key, receiver_lsp,
-		receiver_invoice, receiver_invoice_expiry, hold_invoice, cltv_delta,
-		retry_policy, release_secret, deadline_time, state, created_at,
-		updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		receiver_invoice, receiver_invoice_expiry,
+		receiver_invoice_amount_msat, hold_invoice, cltv_delta, retry_policy,
+		release_secret, deadline_time, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 
 	// The compare-and-set of a transition. A reason replaces the stored one
 	// only if it ranks higher; zero fields leave their columns alone.

@@ -38,6 +38,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if got.State != StateHeld || got.IncomingExpiry != 1200 ||
 		got.DeadlineHeight != 1100 || got.PaymentHash != h.PaymentHash ||
 		got.ReleaseSecret != h.ReleaseSecret ||
+		got.ReceiverInvoiceAmountMsat != h.ReceiverInvoiceAmountMsat ||
 		!got.DeadlineTime.Equal(h.DeadlineTime) {
 		t.Fatalf("after reopen: %+v", got)
 	}

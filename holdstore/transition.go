@@ -94,7 +94,8 @@ func (tx *Tx) Create(h *Hold) (Event, error) {
 	_, err := tx.stmt(tx.stmts.insertHold).Exec(h.ID[:], h.PaymentHash[:],
 		h.Owner, nullIfEmpty(h.RequestKey), int64(h.AmountMsat),
 		int64(h.FeeMsat), h.ReceiverKey[:], h.ReceiverLSP[:],
-		h.ReceiverInvoice, nanos(h.ReceiverInvoiceExpiry), h.HoldInvoice,
+		h.ReceiverInvoice, nanos(h.ReceiverInvoiceExpiry),
+		int64(h.ReceiverInvoiceAmountMsat), h.HoldInvoice,
 		h.CltvDelta, string(h.RetryPolicy), h.ReleaseSecret[:],
 		nanos(h.DeadlineTime), string(StateCreated), nanos(tx.now),
 		nanos(tx.now))

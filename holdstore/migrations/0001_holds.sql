@@ -12,6 +12,8 @@ CREATE TABLE holds (
     receiver_lsp             BLOB NOT NULL CHECK (length(receiver_lsp) = 33),
     receiver_invoice         TEXT NOT NULL,
     receiver_invoice_expiry  INTEGER NOT NULL,
+    -- The invoice's own amount; 0 for an amountless invoice.
+    receiver_invoice_amount_msat INTEGER NOT NULL DEFAULT 0,
     hold_invoice             TEXT NOT NULL DEFAULT '',
     cltv_delta               INTEGER NOT NULL,
     retry_policy             TEXT NOT NULL,

@@ -1,0 +1,139 @@
+package regtest
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/asynclsp/asynclsp/internal/lnd"
+)
+
+// WaitSynced waits until lnd is synced to the chain at height or above.
+func (n *Node) WaitSynced(ctx context.Context, height uint32) error {
+	return poll(ctx, n.Name+" synced to "+fmt.Sprint(height), func(
+		ctx context.Context) (bool, error) {
+
+		if !n.Running() {
+			return false, n.exited()
+		}
+		info, err := n.Client.NodeInfo(ctx)
+		switch {
+		case err != nil:
+			return false, err
+		case info.BlockHeight < height:
+			return notYet("at height %d", info.BlockHeight)
+		case !info.SyncedToChain:
+			return notYet("not synced to chain")
+		}
+
+		return true, nil
+	})
+}
+
+// Channel returns n's channel with peer.
+func (n *Node) Channel(ctx context.Context, peer *Node) (lnd.Channel, error) {
+	chans, err := n.Client.ListChannels(ctx)
+	if err != nil {
+		return lnd.Channel{}, err
+	}
+	for _, c := range chans {
+		if c.RemotePubKey == peer.PubKey {
+			return c, nil
+		}
+	}
+
+	return lnd.Channel{}, fmt.Errorf("%s has no channel with %s", n.Name,
+		peer.Name)
+}
+
+// WaitChannel waits until n's channel with peer satisfies cond, described
+// by what in the timeout error, and returns it.
+func (n *Node) WaitChannel(ctx context.Context, peer *Node, what string,
+	cond func(lnd.Channel) bool) (lnd.Channel, error) {
+
+	var ch lnd.Channel
+	err := poll(ctx, fmt.Sprintf("%s's channel with %s %s", n.Name,
+		peer.Name, what), func(ctx context.Context) (bool, error) {
+
+		var err error
+		ch, err = n.Channel(ctx, peer)
+		if err != nil {
+			return false, err
+		}
+
+		return cond(ch), nil
+	})
+
+	return ch, err
+}
+
+// WaitChannelsActive waits until n's channels with all its peers in the
+// network are active.
+func (n *Node) WaitChannelsActive(ctx context.Context) error {
+	for _, p := range n.peers {
+		if !p.Running() {
+			continue
+		}
+		_, err := n.WaitChannel(ctx, p, "active",
+			func(c lnd.Channel) bool { return c.Active })
+		if err != nil {
+			return err
+		}
+	}
+
+	return nil
+}
+
+// WaitNoPendingHTLCs waits until no channel of n has an HTLC in flight.
+func (n *Node) WaitNoPendingHTLCs(ctx context.Context) error {
+	return poll(ctx, n.Name+" without pending HTLCs", func(
+		ctx context.Context) (bool, error) {
+
+		chans, err := n.Client.ListChannels(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, c := range chans {
+			if c.PendingHTLCs() > 0 {
+				return notYet("channel %d has %d pending HTLCs",
+					c.ChanID, c.PendingHTLCs())
+			}
+		}
+
+		return true, nil
+	})
+}
+
+// WaitBalance waits until n's channel balance satisfies cond, described by
+// what in the timeout error, and returns it.
+func (n *Node) WaitBalance(ctx context.Context, what string,
+	cond func(lnd.ChannelBalance) bool) (lnd.ChannelBalance, error) {
+
+	var b lnd.ChannelBalance
+	err := poll(ctx, n.Name+"'s balance "+what, func(ctx context.Context) (
+		bool, error) {
+
+		var err error
+		b, err = n.Client.ChannelBalance(ctx)
+		if err != nil {
+			return false, err
+		}
+
+		return cond(b), nil
+	})
+
+	return b, err
+}
+
+// WaitNoPendingHTLCs waits until no running node has an HTLC in flight.
+func (n *Network) WaitNoPendingHTLCs(ctx context.Context) error {
+	for _, node := range n.Nodes() {
+		if !node.Running() {
+			continue
+		}
+		if err := node.WaitNoPendingHTLCs(ctx); err != nil {
+			return err
+		}
+	}
+
+	return nil
+}

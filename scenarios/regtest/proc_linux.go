@@ -1,0 +1,47 @@
+//go:build linux
+
+package regtest
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// sysProcAttr puts a child in its own process group so a Ctrl-C in the
+// terminal does not reach it, and has the kernel kill it when this process
+// dies, even on a panic or a test timeout. A detached child (regtest-up)
+// gets its own session instead and outlives this process.
+func sysProcAttr(detach bool) *syscall.SysProcAttr {
+	if detach {
+		return &syscall.SysProcAttr{Setsid: true}
+	}
+
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// processMatches reports whether pid is alive and its command line
+// contains marker, so a recycled pid is never signaled.
+func processMatches(pid int, marker string) bool {
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err == nil && isZombie(stat) {
+		return false
+	}
+
+	return bytes.Contains(cmdline, []byte(marker))
+}
+
+// isZombie reads the state field of /proc/<pid>/stat ("pid (comm) S ...").
+func isZombie(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return false
+	}
+
+	return stat[i+2] == 'Z'
+}

@@ -1,0 +1,193 @@
+package senderlsp
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/lnd"
+	"github.com/asynclsp/asynclsp/internal/testkit"
+	"github.com/asynclsp/asynclsp/onionmsg"
+	"github.com/lightningnetwork/lnd/lnwire"
+	"github.com/lightningnetwork/lnd/routing/route"
+)
+
+// noHolds asserts that refused requests stored nothing and made no invoice.
+func (h *harness) noHolds() {
+	h.t.Helper()
+	page, err := h.store.List(context.Background(), holdstore.Filter{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if len(page.Holds) != 0 || h.lnd.Calls("AddHoldInvoice") != 0 {
+		h.t.Fatalf("%d holds stored, %d hold invoices made", len(page.Holds),
+			h.lnd.Calls("AddHoldInvoice"))
+	}
+}
+
+func TestCreateRefusesBadRequests(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	var notAKey onionmsg.NodeKey
+	notAKey[0] = 0x02 // x = 0 is not on the curve
+	for name, mutate := range map[string]func(*PaymentRequest){
+		"zero amount":      func(r *PaymentRequest) { r.AmountMsat = 0 },
+		"above the limit":  func(r *PaymentRequest) { r.AmountMsat = h.cfg.MaxAmountMsat + 1 },
+		"no receiver":      func(r *PaymentRequest) { r.ReceiverKey = onionmsg.NodeKey{} },
+		"receiver off key": func(r *PaymentRequest) { r.ReceiverKey = notAKey },
+		"bad policy":       func(r *PaymentRequest) { r.RetryPolicy = "sometimes" },
+		"negative hold":    func(r *PaymentRequest) { r.MaxHoldTime = -time.Second },
+	} {
+		req := h.request(10_000)
+		mutate(&req)
+		if _, err := h.m.CreatePayment(ctx, req); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("%s: err = %v, want ErrInvalidRequest", name, err)
+		}
+	}
+	h.noHolds()
+}
+
+func TestCreateRefusesWhatItCouldNotForward(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	small := []lnd.Channel{{ChanID: 1, RemotePubKey: route.Vertex(h.carol),
+		LocalBalance: 20_000, Active: true, MaxOutgoingHTLCs: 483, MaxIncomingHTLCs: 483}}
+	h.lnd.SetChannels(small)
+	if _, err := h.m.CreatePayment(ctx, h.request(50_000_000)); !errors.Is(err, ErrInsufficientLiquidity) {
+		t.Fatalf("50k sat over a 20k sat channel: %v", err)
+	}
+	full := small
+	full[0].LocalBalance, full[0].OutgoingHTLCs = 10_000_000, 483
+	h.lnd.SetChannels(full)
+	if _, err := h.m.CreatePayment(ctx, h.request(50_000_000)); !errors.Is(err, ErrNoHTLCSlots) {
+		t.Fatalf("no free outgoing slots: %v", err)
+	}
+	// The sender's own channel must be able to bring the HTLC in.
+	_, alice := testkit.Key(4)
+	chans := []lnd.Channel{
+		{ChanID: 1, RemotePubKey: route.Vertex(h.carol), LocalBalance: 10_000_000,
+			Active: true, MaxOutgoingHTLCs: 483, MaxIncomingHTLCs: 483},
+		{ChanID: 2, RemotePubKey: route.Vertex(alice), Active: true,
+			MaxIncomingHTLCs: 483, IncomingHTLCs: 482},
+	}
+	h.lnd.SetChannels(chans)
+	req := h.request(50_000_000)
+	req.SenderNode = &alice
+	if _, err := h.m.CreatePayment(ctx, req); !errors.Is(err, ErrNoHTLCSlots) {
+		t.Fatalf("sender's channel full: %v", err)
+	}
+	h.noHolds()
+
+	// Pending holds count against the liquidity: 0.1 BTC covers one
+	// 0.06 BTC payment, not two.
+	h.lnd.SetChannels(chans[:1])
+	if _, err := h.m.CreatePayment(ctx, h.request(6_000_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.m.CreatePayment(ctx, h.request(6_000_000_000)); !errors.Is(err, ErrInsufficientLiquidity) {
+		t.Fatalf("second payment over pending liquidity: %v", err)
+	}
+}
+
+func TestCreateMapsReceiverLSPAnswers(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	cases := map[onionmsg.ReplyErrorCode]error{
+		onionmsg.ReplyUnknownReceiver:  ErrUnknownReceiver,
+		onionmsg.ReplyNoInvoicesLeft:   ErrNoInvoice,
+		onionmsg.ReplyAmountOutOfRange: ErrAmountOutOfRange,
+	}
+	for code, want := range cases {
+		h.invoice = func(req *onionmsg.InvoiceRequest) *onionmsg.InvoiceReply {
+			return &onionmsg.InvoiceReply{HoldID: req.HoldID, ErrorCode: code}
+		}
+		if _, err := h.m.CreatePayment(ctx, h.request(10_000)); !errors.Is(err, want) {
+			t.Errorf("code %v: err = %v, want %v", code, err, want)
+		}
+	}
+	_, mallory := testkit.Key(9)
+	bad := map[string]func(req *onionmsg.InvoiceRequest) string{
+		"another payee": func(req *onionmsg.InvoiceRequest) string {
+			inv, _ := h.lnd.ReceiverInvoice(mallory, req.Amount, 24*time.Hour)
+			return inv
+		},
+		"another amount": func(req *onionmsg.InvoiceRequest) string {
+			inv, _ := h.lnd.ReceiverInvoice(h.dave, req.Amount+1, 24*time.Hour)
+			return inv
+		},
+		"expiring too soon": func(req *onionmsg.InvoiceRequest) string {
+			inv, _ := h.lnd.ReceiverInvoice(h.dave, req.Amount, h.cfg.MinInvoiceLife-time.Minute)
+			return inv
+		},
+		"undecodable": func(*onionmsg.InvoiceRequest) string { return "lnbcrtgarbage" },
+	}
+	for name, make := range bad {
+		h.invoice = func(req *onionmsg.InvoiceRequest) *onionmsg.InvoiceReply {
+			return &onionmsg.InvoiceReply{HoldID: req.HoldID, Invoice: make(req)}
+		}
+		if _, err := h.m.CreatePayment(ctx, h.request(10_000)); !errors.Is(err, ErrBadInvoice) {
+			t.Errorf("%s: err = %v, want ErrBadInvoice", name, err)
+		}
+	}
+	h.noHolds()
+}
+
+func TestCreateAmountlessInvoicePaysTheAmount(t *testing.T) {
+	h := newHarness(t)
+	h.invoice = func(req *onionmsg.InvoiceRequest) *onionmsg.InvoiceReply {
+		inv, _ := h.lnd.ReceiverInvoice(h.dave, 0, 24*time.Hour)
+		return &onionmsg.InvoiceReply{HoldID: req.HoldID, Invoice: inv}
+	}
+	hold, msg := h.heldPayment()
+	h.relay(h.releaseFor(msg, h.davePriv))
+	h.waitResolved(hold.ID)
+	if sent := h.lnd.Sent(); len(sent) != 1 || sent[0].AmountMsat != lnwire.MilliSatoshi(10_000_000) {
+		t.Fatalf("sent %+v, want the amount for an amountless invoice", sent)
+	}
+}
+
+// A retried request with the same idempotency key returns the same payment;
+// another owner's key is another payment.
+func TestCreateIdempotent(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	req := h.request(10_000)
+	req.RequestKey = "order-42"
+	first, err := h.m.CreatePayment(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := h.m.CreatePayment(ctx, req)
+	if err != nil || again.ID != first.ID || again.HoldInvoice != first.HoldInvoice {
+		t.Fatalf("retry made %v (%v), want %s", again, err, first.ID)
+	}
+	req.Owner = "another-wallet"
+	other, err := h.m.CreatePayment(ctx, req)
+	if err != nil || other.ID == first.ID {
+		t.Fatalf("another owner's key: %v, %v", other, err)
+	}
+	if n := h.lnd.Calls("AddHoldInvoice"); n != 2 {
+		t.Fatalf("%d hold invoices for two payments", n)
+	}
+}
+
+// If lnd fails to make the hold invoice, the hold is canceled at once and
+// the caller gets the error: nothing is left waiting.
+func TestCreateHoldInvoiceFailure(t *testing.T) {
+	h := newHarness(t)
+	h.lnd.FailCalls("AddHoldInvoice", lnd.ErrUnavailable)
+	_, err := h.m.CreatePayment(context.Background(), h.request(10_000))
+	if !errors.Is(err, lnd.ErrUnavailable) {
+		t.Fatalf("err = %v", err)
+	}
+	page, _ := h.store.List(context.Background(), holdstore.Filter{})
+	if len(page.Holds) != 1 {
+		t.Fatalf("%d holds", len(page.Holds))
+	}
+	done := h.waitResolved(page.Holds[0].ID)
+	if done.State != holdstore.StateCanceled || done.Reason != holdstore.ReasonInternal {
+		t.Fatalf("%s/%s", done.State, done.Reason)
+	}
+}

@@ -1,0 +1,192 @@
+package senderlsp
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/lnd"
+)
+
+// startForwarding resumes a hold recovered in RELEASED: the release is
+// recorded but no attempt was begun. It begins one if the budget allows.
+func (r *runner) startForwarding(ctx context.Context) error {
+	limit, ok := r.m.cfg.CltvLimit(r.hold.IncomingExpiry, r.m.height.Load())
+	if !ok {
+		return r.cancelNow(ctx, holdstore.ReasonReleasedTooLate)
+	}
+	if err := r.apply(ctx, r.to(holdstore.StateForwarding, holdstore.ReasonNone)); err != nil {
+		return err
+	}
+	r.send(ctx, limit)
+	return nil
+}
+
+// send issues the outbound payment of the current attempt. If lnd already
+// has a payment for the hash in flight or succeeded, it is followed instead:
+// a payment is never made twice. An error leaves r.pay nil, and forward
+// asks lnd what became of the attempt.
+func (r *runner) send(ctx context.Context, limit uint32) {
+	h, cfg := r.hold, &r.m.cfg
+	req := lnd.SendPaymentRequest{
+		Invoice:      h.ReceiverInvoice,
+		FeeLimitMsat: cfg.RoutingFeeLimit(h.AmountMsat),
+		CLTVLimit:    limit,
+		MaxParts:     cfg.MaxParts,
+		Timeout:      cfg.PaymentTimeout,
+	}
+	if h.ReceiverInvoiceAmountMsat == 0 {
+		req.AmountMsat = h.AmountMsat
+	}
+	sub, err := r.m.lnd.SendPayment(ctx, req)
+	if errors.Is(err, lnd.ErrPaymentExists) {
+		sub, err = r.m.lnd.TrackPayment(ctx, r.fixed.hash)
+	}
+	if err != nil {
+		r.log.Warn("sending the outbound payment failed", "attempt",
+			h.Attempts, "err", err)
+		return
+	}
+	r.m.metrics.attempt()
+	r.log.Info("outbound payment sent", "attempt", h.Attempts,
+		"cltv_limit", limit)
+	r.pay, r.inFlight = sub, true
+}
+
+// forward follows the outbound payment of a FORWARDING hold to its end: the
+// preimage settles the hold; a failure is retried or cancels it. A payment
+// that may still succeed is never given up on (invariant 2): after a
+// restart it is tracked first.
+func (r *runner) forward(ctx context.Context) error {
+	if r.pay == nil {
+		sub, err := r.m.lnd.TrackPayment(ctx, r.fixed.hash)
+		switch {
+		case errors.Is(err, lnd.ErrPaymentNotFound):
+			// The attempt was recorded but never reached lnd.
+			return r.resend(ctx, holdstore.ReasonNone)
+		case err != nil:
+			return err
+		}
+		r.pay, r.inFlight = sub, true
+	}
+	for r.pay != nil {
+		select {
+		case p, ok := <-r.pay.Updates():
+			if !ok {
+				err := r.pay.Err()
+				r.closePayment()
+				return err
+			}
+			switch p.Status {
+			case lnd.PaymentSucceeded:
+				r.closePayment()
+				return r.succeeded(ctx, p)
+			case lnd.PaymentFailed:
+				r.closePayment()
+				return r.failed(ctx, p)
+			}
+		case ev := <-r.events:
+			r.handle(ctx, ev)
+		case <-r.pokes:
+			// Nothing to do while a payment may still succeed.
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+// succeeded records SETTLED with the preimage; settling the hold invoice is
+// the next step, across restarts too (invariant 3).
+func (r *runner) succeeded(ctx context.Context, p lnd.Payment) error {
+	tr := r.to(holdstore.StateSettled, holdstore.ReasonNone)
+	preimage := p.Preimage
+	tr.Preimage, tr.OutboundFeeMsat = &preimage, p.FeeMsat
+	if err := r.apply(ctx, tr); err != nil {
+		return err
+	}
+	r.m.metrics.outcome("succeeded", holdstore.ReasonNone)
+	return nil
+}
+
+// failed handles an attempt that failed for good: retry under a patient
+// policy while it makes sense, otherwise cancel with the failure's reason.
+func (r *runner) failed(ctx context.Context, p lnd.Payment) error {
+	reason := classify(p)
+	r.lastFailure = holdstore.MoreSpecific(r.lastFailure, reason)
+	r.m.metrics.outcome("failed", reason)
+	r.log.Warn("outbound attempt failed", "attempt", r.hold.Attempts,
+		"lnd_reason", p.FailureReason, "reason", reason)
+	if !r.retryable(reason) {
+		return r.cancelNow(ctx, reason)
+	}
+	if !r.idle(ctx, r.m.cfg.RetryDelay(r.hold.Attempts+1)) ||
+		r.hold.State != holdstore.StateForwarding {
+		return nil // stopping, or canceled while waiting
+	}
+	return r.resend(ctx, reason)
+}
+
+// resend begins a further attempt (FORWARDING -> FORWARDING, recording why
+// the last one failed) if the block budget and the receiver's invoice
+// allow; otherwise it cancels.
+func (r *runner) resend(ctx context.Context, lastFailure holdstore.Reason) error {
+	if reason, due := r.dueReason(); due {
+		return r.cancelNow(ctx, reason)
+	}
+	limit, ok := r.m.cfg.CltvLimit(r.hold.IncomingExpiry, r.m.height.Load())
+	if !ok {
+		return r.cancelNow(ctx, holdstore.ReasonDeadline)
+	}
+	if err := r.apply(ctx, r.to(holdstore.StateForwarding, lastFailure)); err != nil {
+		return err
+	}
+	r.send(ctx, limit)
+	return nil
+}
+
+// retryable reports whether another attempt could succeed after reason.
+func (r *runner) retryable(reason holdstore.Reason) bool {
+	if r.hold.RetryPolicy != holdstore.RetryPatient {
+		return false
+	}
+	switch reason {
+	case holdstore.ReasonReceiverRejected, holdstore.ReasonReceiverInvoiceExpired:
+		return false
+	}
+	return true
+}
+
+// liquidityFailures are the failure messages an HTLC gets when a channel on
+// the route could not carry it.
+var liquidityFailures = []string{
+	"TEMPORARY_CHANNEL_FAILURE", "AMOUNT_BELOW_MINIMUM",
+	"CHANNEL_DISABLED", "FEE_INSUFFICIENT",
+}
+
+// classify maps a failed payment to the most specific reason it shows. lnd
+// says NO_ROUTE both when no path exists and when every path ran out of
+// liquidity; the HTLCs' own failures tell the two apart.
+func classify(p lnd.Payment) holdstore.Reason {
+	switch p.FailureReason {
+	case lnd.FailureIncorrectPaymentDetails:
+		return holdstore.ReasonReceiverRejected
+	case lnd.FailureInsufficientBalance:
+		return holdstore.ReasonInsufficientLiquidity
+	}
+	for _, a := range p.HTLCs {
+		for _, f := range liquidityFailures {
+			if strings.Contains(a.FailureCode, f) {
+				return holdstore.ReasonInsufficientLiquidity
+			}
+		}
+	}
+	switch p.FailureReason {
+	case lnd.FailureNoRoute:
+		return holdstore.ReasonNoRoute
+	case lnd.FailureTimeout:
+		return holdstore.ReasonTimeout
+	}
+	return holdstore.ReasonInternal
+}

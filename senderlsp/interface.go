@@ -1,0 +1,39 @@
+package senderlsp
+
+import (
+	"context"
+
+	"github.com/asynclsp/asynclsp/internal/lnd"
+	"github.com/asynclsp/asynclsp/onionmsg"
+	"github.com/lightningnetwork/lnd/lntypes"
+)
+
+// Lnd is what the sender role asks of its lnd. The daemon passes the
+// internal/lnd adapter; state-machine tests pass testkit's fake.
+type Lnd interface {
+	// CurrentHeight and SubscribeBlocks drive block deadlines.
+	CurrentHeight(ctx context.Context) (uint32, error)
+	SubscribeBlocks(ctx context.Context) (*lnd.Subscription[uint32], error)
+
+	// The hold invoice on the receiver's payment hash.
+	AddHoldInvoice(ctx context.Context, req lnd.HoldInvoiceRequest) (lnd.AddedInvoice, error)
+	SubscribeSingleInvoice(ctx context.Context, hash lntypes.Hash) (*lnd.Subscription[lnd.Invoice], error)
+	LookupInvoice(ctx context.Context, hash lntypes.Hash) (lnd.Invoice, error)
+	SettleInvoice(ctx context.Context, preimage lntypes.Preimage) error
+	CancelInvoice(ctx context.Context, hash lntypes.Hash) error
+
+	// The receiver's invoice, and the outbound payment of it.
+	DecodePayReq(ctx context.Context, payReq string) (lnd.PayReq, error)
+	SendPayment(ctx context.Context, req lnd.SendPaymentRequest) (*lnd.Subscription[lnd.Payment], error)
+	TrackPayment(ctx context.Context, hash lntypes.Hash) (*lnd.Subscription[lnd.Payment], error)
+
+	// Channels, to refuse holds that could not be forwarded.
+	ListChannels(ctx context.Context) ([]lnd.Channel, error)
+}
+
+// Messenger carries messages to receiver LSPs; *lspnet.Node implements it.
+type Messenger interface {
+	Self() onionmsg.NodeKey
+	Send(ctx context.Context, to onionmsg.NodeKey, m onionmsg.Message) error
+	Request(ctx context.Context, to onionmsg.NodeKey, m onionmsg.Message) (onionmsg.Message, error)
+}

@@ -1,0 +1,110 @@
+package senderlsp
+
+import (
+	"context"
+	"time"
+
+	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics of the sender role, for Prometheus.
+type Metrics struct {
+	settleLatency prometheus.Histogram
+	heldTime      prometheus.Histogram
+	cancels       *prometheus.CounterVec
+	attempts      prometheus.Counter
+	outcomes      *prometheus.CounterVec
+	releases      *prometheus.CounterVec
+	holdsHeld     prometheus.Counter
+	losses        prometheus.Counter
+}
+
+// Release verdicts, a label of the releases counter.
+const (
+	releaseAccepted = "accepted"
+	releaseStale    = "stale"
+	releaseRejected = "rejected"
+)
+
+// NewMetrics creates the sender metrics and registers them, with a gauge of
+// holds by state read from store at each scrape, on reg (nil: unregistered).
+func NewMetrics(reg prometheus.Registerer, store *holdstore.Store) *Metrics {
+	m := &Metrics{
+		settleLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "release_to_settle_seconds",
+			Help:    "From a valid release to the hold settled.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+		}),
+		heldTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "time_held_seconds",
+			Help:    "From the sender's HTLC held to the hold resolved.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 12),
+		}),
+		cancels: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "cancels_total",
+			Help: "Holds canceled, by reason.",
+		}, []string{"reason"}),
+		attempts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "outbound_attempts_total",
+			Help: "Outbound payment attempts sent.",
+		}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "outbound_results_total",
+			Help: "Outbound payment attempts ended, by result and failure reason.",
+		}, []string{"result", "reason"}),
+		releases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "releases_total",
+			Help: "Releases received, by verdict (accepted, stale, rejected).",
+		}, []string{"verdict"}),
+		holdsHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "holds_held_total",
+			Help: "Holds whose HTLC lnd accepted.",
+		}),
+		losses: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "losses_total",
+			Help: "Receivers paid whose hold invoice could not be settled. Must stay 0.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.settleLatency, m.heldTime, m.cancels, m.attempts,
+			m.outcomes, m.releases, m.holdsHeld, m.losses,
+			&stateCollector{store: store, desc: prometheus.NewDesc(
+				"asynclsp_sender_holds", "Holds by state.", []string{"state"}, nil)})
+	}
+	return m
+}
+
+func (m *Metrics) releaseToSettle(d time.Duration) { m.settleLatency.Observe(d.Seconds()) }
+func (m *Metrics) timeHeld(d time.Duration)        { m.heldTime.Observe(d.Seconds()) }
+func (m *Metrics) canceled(r holdstore.Reason)     { m.cancels.WithLabelValues(string(r)).Inc() }
+func (m *Metrics) attempt()                        { m.attempts.Inc() }
+func (m *Metrics) release(verdict string)          { m.releases.WithLabelValues(verdict).Inc() }
+func (m *Metrics) held()                           { m.holdsHeld.Inc() }
+func (m *Metrics) loss()                           { m.losses.Inc() }
+
+func (m *Metrics) outcome(result string, r holdstore.Reason) {
+	m.outcomes.WithLabelValues(result, string(r)).Inc()
+}
+
+// stateCollector reads holds by state from the store at scrape time.
+type stateCollector struct {
+	store *holdstore.Store
+	desc  *prometheus.Desc
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.store.CountByState(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for _, st := range holdstore.States {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue,
+			float64(counts[st]), string(st))
+	}
+}

@@ -1,0 +1,140 @@
+package senderlsp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/bus"
+	"github.com/asynclsp/asynclsp/internal/lspnet"
+	"github.com/asynclsp/asynclsp/onionmsg"
+)
+
+// Register routes the sender role's inbound messages on mux.
+func (m *Manager) Register(mux *lspnet.Mux) {
+	mux.HandleMessage(onionmsg.TypeReleaseHeldHTLC, m.HandleRelease)
+}
+
+// HandleRelease takes a release relayed by a receiver LSP. A valid release
+// for a HELD hold is committed (RELEASED, then FORWARDING) before this
+// returns, which acknowledges it; the outbound payment follows. A forged,
+// misdirected or mismatched release is dropped and logged; a replayed or
+// late one (the hold is no longer HELD) is acknowledged and changes nothing
+// (invariant 7).
+func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
+	rel, ok := in.Msg.(*onionmsg.ReleaseHeldHTLC)
+	if !ok {
+		return lspnet.Drop(bus.ReasonMalformed, fmt.Errorf("not a release: %T", in.Msg))
+	}
+	log := m.log.With("hold", rel.HoldID.String(), "from", in.From.String())
+	if rel.SenderLSPKey != m.net.Self() {
+		m.metrics.release(releaseRejected)
+		log.Warn("release for another sender LSP", "sender_lsp", rel.SenderLSPKey)
+		return lspnet.Drop(bus.ReasonMisdirected, onionmsg.ErrMisdirected)
+	}
+	r := m.runner(holdstore.ID(rel.HoldID))
+	if r == nil {
+		return m.releaseWithoutRunner(ctx, in, rel)
+	}
+
+	// The receiver's signature is checked here while lspnet checks the
+	// envelope's on another goroutine: two checks, one's latency.
+	f := r.fixed
+	verr := onionmsg.VerifyRelease(rel, onionmsg.ReleaseExpect{
+		HoldID: rel.HoldID, PaymentHash: f.hash, ReleaseSecret: f.secret,
+		SenderLSPKey: m.net.Self(), ReceiverKey: f.receiver,
+	}, m.clock.Now(), m.cfg.ReleaseClockSkew)
+	if err := in.Authentic(); err != nil {
+		return err
+	}
+	if verr != nil {
+		m.metrics.release(releaseRejected)
+		log.Warn("release refused", "err", verr)
+		r.tell(onionmsg.StatusRejected, holdstore.Reason(rejectCode(verr)))
+		return lspnet.Drop(bus.ReasonBadSignature, verr)
+	}
+
+	done := make(chan error, 1)
+	err := r.request(ctx, releaseEvent{rel: rel, done: done}, done)
+	switch {
+	case errors.Is(err, errStaleRelease):
+		m.metrics.release(releaseStale)
+		log.Info("release for a hold that is no longer held: ignored")
+		return nil
+	case err != nil:
+		return err // not committed: redelivered later
+	}
+	m.metrics.release(releaseAccepted)
+	return nil
+}
+
+// releaseWithoutRunner answers a release for a hold no runner owns: unknown
+// (dropped), or finished (a replay: acknowledged, nothing changes).
+func (m *Manager) releaseWithoutRunner(ctx context.Context, in *lspnet.Inbound,
+	rel *onionmsg.ReleaseHeldHTLC) error {
+
+	if err := in.Authentic(); err != nil {
+		return err
+	}
+	h, err := m.store.Get(ctx, holdstore.ID(rel.HoldID))
+	if errors.Is(err, holdstore.ErrNotFound) {
+		m.metrics.release(releaseRejected)
+		m.log.Warn("release for an unknown hold", "hold", rel.HoldID.String())
+		return lspnet.Drop(bus.ReasonMisdirected, err)
+	}
+	if err != nil {
+		return err
+	}
+	m.metrics.release(releaseStale)
+	m.log.Info("release for a finished hold: ignored", "hold", h.ID.String(),
+		"state", h.State)
+	return nil
+}
+
+// rejectCode is the reason a receiver is told its release was refused.
+func rejectCode(err error) string {
+	switch {
+	case errors.Is(err, onionmsg.ErrExpired):
+		return "release_expired"
+	case errors.Is(err, onionmsg.ErrFromFuture):
+		return "release_from_future"
+	case errors.Is(err, onionmsg.ErrSecretMismatch):
+		return "wrong_release_secret"
+	case errors.Is(err, onionmsg.ErrWrongKey), errors.Is(err, onionmsg.ErrBadSignature):
+		return "bad_signature"
+	}
+	return "invalid_release"
+}
+
+// release, in the runner, commits a verified release: HELD -> RELEASED and,
+// in the same transaction, RELEASED -> FORWARDING (attempt 1) or, if it came
+// too late to pay the receiver safely, RELEASED -> CANCELED. send reports
+// whether the outbound payment is to be sent now, with its CLTV limit: the
+// caller answers the release handler first, so the message is acknowledged
+// as soon as the release is durable.
+func (r *runner) release(ctx context.Context, rel *onionmsg.ReleaseHeldHTLC) (send bool, limit uint32, err error) {
+	if r.hold.State != holdstore.StateHeld {
+		return false, 0, errStaleRelease
+	}
+	h, cfg := r.hold, &r.m.cfg
+	now := r.m.clock.Now()
+	released := r.to(holdstore.StateReleased, holdstore.ReasonNone)
+	next := holdstore.Transition{ID: h.ID, From: holdstore.StateReleased,
+		To: holdstore.StateForwarding}
+	limit, ok := cfg.CltvLimit(h.IncomingExpiry, r.m.height.Load())
+	switch {
+	case !ok:
+		next.To, next.Reason = holdstore.StateCanceled, holdstore.ReasonReleasedTooLate
+	case !now.Before(h.ReceiverInvoiceExpiry.Add(-cfg.InvoiceExpiryMargin)):
+		next.To, next.Reason = holdstore.StateCanceled, holdstore.ReasonReceiverInvoiceExpired
+	}
+	if err := r.apply(ctx, released, next); err != nil {
+		return false, 0, err
+	}
+	if next.To != holdstore.StateForwarding {
+		return false, 0, nil
+	}
+	r.releasedAt = now
+	return true, limit, nil
+}

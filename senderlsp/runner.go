@@ -1,0 +1,306 @@
+package senderlsp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/lnd"
+	"github.com/asynclsp/asynclsp/onionmsg"
+	"github.com/lightningnetwork/lnd/lntypes"
+)
+
+// errStaleRelease: a release for a hold that is not HELD (already released,
+// settled or canceled). It changes nothing.
+var errStaleRelease = errors.New("hold is not waiting for a release")
+
+// runner owns one hold from creation or recovery until lnd has done what its
+// final state asks. Only the runner's goroutine touches hold; others talk to
+// it through events.
+type runner struct {
+	m   *Manager
+	log *slog.Logger
+
+	// fixed never changes, so the release handler may read it from its
+	// own goroutine.
+	fixed fixedHold
+
+	hold *holdstore.Hold
+
+	events  chan event
+	pokes   chan struct{}
+	stopped chan struct{}
+
+	// pay follows the outbound payment while one may be in flight.
+	pay      *lnd.Subscription[lnd.Payment]
+	inFlight bool
+
+	// lastFailure is why the last outbound attempt failed. The store
+	// records it with the next attempt, but a cancel that comes first must
+	// still carry it rather than a more generic reason.
+	lastFailure holdstore.Reason
+
+	// announced: held_htlc_available has been handed to a sender
+	// goroutine in this run; stopAnnounce ends it once the hold leaves
+	// HELD.
+	announced    bool
+	stopAnnounce context.CancelFunc
+
+	heldAt, releasedAt time.Time
+}
+
+// fixedHold is what a release is checked against.
+type fixedHold struct {
+	id          holdstore.ID
+	hash        lntypes.Hash
+	secret      [32]byte
+	receiver    onionmsg.NodeKey
+	receiverLSP onionmsg.NodeKey
+}
+
+type event interface{ isEvent() }
+
+type releaseEvent struct {
+	rel  *onionmsg.ReleaseHeldHTLC
+	done chan error
+}
+
+type cancelEvent struct {
+	reason holdstore.Reason
+	done   chan error
+}
+
+func (releaseEvent) isEvent() {}
+func (cancelEvent) isEvent()  {}
+
+func newRunner(m *Manager, h *holdstore.Hold) *runner {
+	return &runner{
+		m:   m,
+		log: m.log.With("hold", h.ID.String()),
+		fixed: fixedHold{
+			id: h.ID, hash: h.PaymentHash, secret: h.ReleaseSecret,
+			receiver:    onionmsg.NodeKey(h.ReceiverKey),
+			receiverLSP: onionmsg.NodeKey(h.ReceiverLSP),
+		},
+		hold:         h,
+		events:       make(chan event),
+		pokes:        make(chan struct{}, 1),
+		stopped:      make(chan struct{}),
+		stopAnnounce: func() {},
+		heldAt:       heldTime(h),
+	}
+}
+
+func heldTime(h *holdstore.Hold) time.Time {
+	if h.State == holdstore.StateCreated {
+		return time.Time{}
+	}
+	return h.UpdatedAt
+}
+
+// request hands ev to the runner and waits for its answer.
+func (r *runner) request(ctx context.Context, ev event, done chan error) error {
+	select {
+	case r.events <- ev:
+	case <-r.stopped:
+		return errStaleRelease
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-done
+}
+
+// poke asks the runner to look at its deadlines.
+func (r *runner) poke() {
+	select {
+	case r.pokes <- struct{}{}:
+	default:
+	}
+}
+
+// run drives the hold through its states until it is resolved or ctx ends.
+// An lnd or store failure is retried with backoff; every step is safe to
+// repeat.
+func (r *runner) run(ctx context.Context) {
+	defer close(r.stopped)
+	defer r.stopAnnounce()
+	defer r.closePayment()
+	for attempt := 0; ctx.Err() == nil; {
+		if r.hold.Resolved {
+			r.finished()
+			return
+		}
+		var err error
+		switch r.hold.State {
+		case holdstore.StateCreated, holdstore.StateHeld:
+			err = r.awaitRelease(ctx)
+		case holdstore.StateReleased:
+			err = r.startForwarding(ctx)
+		case holdstore.StateForwarding:
+			err = r.forward(ctx)
+		case holdstore.StateSettled:
+			err = r.settleInvoice(ctx)
+		case holdstore.StateCanceled:
+			err = r.cancelInvoice(ctx)
+		}
+		if err == nil || ctx.Err() != nil {
+			attempt = 0
+			continue
+		}
+		r.log.Warn("hold step failed, retrying", "state", r.hold.State,
+			"attempt", attempt+1, "err", err)
+		if !r.idle(ctx, backoff(attempt)) {
+			return
+		}
+		attempt++
+	}
+}
+
+// idle waits d while answering events and deadline pokes; false if ctx
+// ended.
+func (r *runner) idle(ctx context.Context, d time.Duration) bool {
+	state := r.hold.State
+	timer := r.m.clock.TickAfter(d)
+	for r.hold.State == state {
+		select {
+		case <-timer:
+			return true
+		case ev := <-r.events:
+			r.handle(ctx, ev)
+		case <-r.pokes:
+			r.checkDeadline(ctx)
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// handle answers an event in whatever state the hold is.
+func (r *runner) handle(ctx context.Context, ev event) {
+	switch ev := ev.(type) {
+	case releaseEvent:
+		send, limit, err := r.release(ctx, ev.rel)
+		ev.done <- err
+		if send {
+			r.tell(onionmsg.StatusReleased, holdstore.ReasonNone)
+			r.send(ctx, limit)
+		}
+	case cancelEvent:
+		ev.done <- r.cancel(ctx, ev.reason)
+	}
+}
+
+// apply commits transitions in one transaction and mirrors them on the
+// in-memory hold.
+func (r *runner) apply(ctx context.Context, trs ...holdstore.Transition) error {
+	evs := make([]holdstore.Event, len(trs))
+	err := r.m.store.Update(ctx, func(tx *holdstore.Tx) error {
+		for i, tr := range trs {
+			var err error
+			if evs[i], err = tx.Apply(tr); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, tr := range trs {
+		r.mirror(tr, evs[i])
+	}
+	return nil
+}
+
+// mirror applies a committed transition to the in-memory hold.
+func (r *runner) mirror(tr holdstore.Transition, ev holdstore.Event) {
+	h := r.hold
+	if h.State == holdstore.StateHeld && tr.To != holdstore.StateHeld {
+		r.stopAnnounce()
+	}
+	h.State, h.Reason, h.UpdatedAt = tr.To, ev.Reason, ev.At
+	switch tr.To {
+	case holdstore.StateHeld:
+		h.IncomingExpiry, h.DeadlineHeight = tr.IncomingExpiry, tr.DeadlineHeight
+		r.heldAt = ev.At
+	case holdstore.StateForwarding:
+		h.Attempts++
+	case holdstore.StateSettled:
+		h.Preimage, h.OutboundFeeMsat = tr.Preimage, tr.OutboundFeeMsat
+	}
+	h.Resolved = tr.Resolved
+	r.log.Info("hold transition", "from", tr.From, "to", tr.To,
+		"reason", ev.Reason, "seq", ev.Seq)
+	if tr.To == holdstore.StateCanceled {
+		r.m.metrics.canceled(ev.Reason)
+	}
+}
+
+// to builds the transition from the current state to st.
+func (r *runner) to(st holdstore.State, reason holdstore.Reason) holdstore.Transition {
+	return holdstore.Transition{ID: r.fixed.id, From: r.hold.State, To: st, Reason: reason}
+}
+
+// cancelNow commits CANCELED with the most specific reason known; the next
+// loop round cancels the invoice.
+func (r *runner) cancelNow(ctx context.Context, reason holdstore.Reason) error {
+	reason = holdstore.MoreSpecific(reason, r.lastFailure)
+	return r.apply(ctx, r.to(holdstore.StateCanceled, reason))
+}
+
+// cancel answers a cancel request: allowed unless an outbound payment may
+// still succeed (invariant 2) or the hold is settled.
+func (r *runner) cancel(ctx context.Context, reason holdstore.Reason) error {
+	switch r.hold.State {
+	case holdstore.StateCanceled:
+		return nil
+	case holdstore.StateSettled:
+		return fmt.Errorf("%w: hold is settled", ErrNotCancelable)
+	case holdstore.StateForwarding:
+		if r.inFlight {
+			return fmt.Errorf("%w: its outbound payment is in flight",
+				ErrNotCancelable)
+		}
+	}
+	return r.cancelNow(ctx, reason)
+}
+
+// dueReason says whether a deadline of the hold has come, and which.
+func (r *runner) dueReason() (holdstore.Reason, bool) {
+	h, cfg := r.hold, &r.m.cfg
+	now := r.m.clock.Now()
+	switch {
+	case h.DeadlineHeight > 0 && r.m.height.Load() >= h.DeadlineHeight:
+		return holdstore.ReasonDeadline, true
+	case !now.Before(h.ReceiverInvoiceExpiry.Add(-cfg.InvoiceExpiryMargin)):
+		return holdstore.ReasonReceiverInvoiceExpired, true
+	case !now.Before(h.DeadlineTime):
+		return holdstore.ReasonMaxHoldTime, true
+	}
+	return holdstore.ReasonNone, false
+}
+
+// checkDeadline cancels a hold whose deadline has come, unless its outbound
+// payment may still succeed: that payment's CLTV limit already ends before
+// the incoming HTLC expires, so it resolves in time on its own.
+func (r *runner) checkDeadline(ctx context.Context) {
+	reason, due := r.dueReason()
+	if !due || r.hold.State.Final() || r.inFlight {
+		return
+	}
+	if err := r.cancelNow(ctx, reason); err != nil {
+		r.log.Error("deadline cancel failed", "err", err)
+	}
+}
+
+func (r *runner) closePayment() {
+	if r.pay != nil {
+		r.pay.Close()
+		r.pay = nil
+	}
+	r.inFlight = false
+}
