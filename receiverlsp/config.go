@@ -21,6 +21,7 @@ type Options struct {
 	MinAmount      lnwire.MilliSatoshi `long:"minamount" description:"Smallest amount (msat) an amountless invoice is handed out for"`
 	MaxAmount      lnwire.MilliSatoshi `long:"maxamount" description:"Largest amount (msat) an amountless invoice is handed out for"`
 	MaxUpload      int                 `long:"maxupload" description:"Most invoices in one upload"`
+	MaxStock       int                 `long:"maxstock" description:"Most available invoices one receiver may keep here"`
 	LowThreshold   int                 `long:"lowthreshold" description:"Fire the invoices_low webhook when a receiver has fewer available invoices than this"`
 
 	MaxPendingPerReceiver int `long:"maxpending" description:"Most pending items in one receiver's mailbox"`
@@ -54,6 +55,7 @@ func DefaultOptions() Options {
 		MinAmount:             1_000,
 		MaxAmount:             4_294_967_295,
 		MaxUpload:             256,
+		MaxStock:              2000,
 		LowThreshold:          10,
 		MaxPendingPerReceiver: 100,
 		MaxPendingPerSender:   20,
@@ -98,6 +100,7 @@ func (o *Options) Validate() error {
 	positive("webhook.backoff", o.Webhook.FirstBackoff)
 	positive("webhook.expirysoon", o.Webhook.ExpirySoon)
 	atLeastOne("maxupload", o.MaxUpload)
+	atLeastOne("maxstock", o.MaxStock)
 	atLeastOne("maxpending", o.MaxPendingPerReceiver)
 	atLeastOne("maxpendingpersender", o.MaxPendingPerSender)
 	atLeastOne("webhook.maxattempts", o.Webhook.MaxAttempts)
@@ -114,6 +117,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Webhook.MaxBackoff < o.Webhook.FirstBackoff {
 		errs = append(errs, errors.New("webhook.maxbackoff must be at least webhook.backoff"))
+	}
+	if o.LowThreshold > o.MaxStock {
+		errs = append(errs, errors.New("lowthreshold must not exceed maxstock"))
 	}
 	if o.MaxPendingPerSender > o.MaxPendingPerReceiver {
 		errs = append(errs, errors.New("maxpendingpersender must not exceed maxpending"))

@@ -96,8 +96,8 @@ func (r *Role) hintsThroughUs(inv *zpay32.Invoice) bool {
 }
 
 // upload checks a batch of the receiver's invoices and stores those that
-// pass, in one transaction. Refused ones (duplicates included) change
-// nothing.
+// pass, in one transaction, up to MaxStock available per receiver. Refused
+// ones (duplicates included) change nothing.
 func (r *Role) upload(ctx context.Context, receiver onionmsg.NodeKey,
 	invoices []string) (*client.UploadResponse, error) {
 
@@ -117,15 +117,25 @@ func (r *Role) upload(ctx context.Context, receiver onionmsg.NodeKey,
 	}
 	err := r.store.Update(ctx, func(tx *holdstore.Tx) error {
 		resp.Accepted = 0
+		stock, err := tx.CountAvailable(vertex(receiver), tx.Now(), r.opts.MaxStock)
+		if err != nil {
+			return err
+		}
 		for i, inv := range checked {
 			if inv == nil {
+				continue
+			}
+			res := &resp.Results[i]
+			if stock >= r.opts.MaxStock {
+				res.Accepted, res.Reason = false, client.RejectStockFull
+				res.Message = fmt.Sprintf("%d invoices are available "+
+					"already, the most this LSP keeps", stock)
 				continue
 			}
 			added, err := tx.AddInvoice(inv)
 			if err != nil {
 				return err
 			}
-			res := &resp.Results[i]
 			res.Accepted, res.Reason, res.Message = added, "", ""
 			if !added {
 				res.Reason = client.RejectDuplicate
@@ -133,10 +143,10 @@ func (r *Role) upload(ctx context.Context, receiver onionmsg.NodeKey,
 				continue
 			}
 			resp.Accepted++
+			stock++
 		}
-		n, err := tx.CountAvailable(vertex(receiver), tx.Now(), r.opts.LowThreshold)
-		if err != nil || n < r.opts.LowThreshold {
-			return err
+		if stock < r.opts.LowThreshold {
+			return nil
 		}
 		return tx.ClearInvoicesLow(vertex(receiver))
 	})

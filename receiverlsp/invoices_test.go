@@ -100,8 +100,18 @@ func TestUploadChecksEveryInvoice(t *testing.T) {
 }
 
 func TestUploadLimits(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.Options.MaxUpload = 3 })
+	e := newEnv(t, func(c *Config) {
+		c.Options.MaxUpload, c.Options.MaxStock, c.Options.LowThreshold = 3, 4, 1
+	})
 	rc := e.registered(0, "")
+	e.stock(rc, 3, 0)
+	resp, err := rc.client.Upload(e.ctx, []string{
+		e.invoice(rc, testkit.InvoiceOpts{}), e.invoice(rc, testkit.InvoiceOpts{}),
+	})
+	if err != nil || resp.Accepted != 1 || resp.Results[1].Reason != client.RejectStockFull ||
+		resp.Counts.Available != 4 {
+		t.Fatalf("over the stock limit: %+v, %v", resp, err)
+	}
 	e.unchanged("too many invoices", func() {
 		invs := make([]string, 4)
 		for i := range invs {

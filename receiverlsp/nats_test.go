@@ -153,7 +153,8 @@ func TestOverTheBus(t *testing.T) {
 		items, err = rc.client.Mailbox(e.ctx)
 		return err == nil && len(items) == 1
 	})
-	if _, err := rc.client.Release(e.ctx, &items[0], 10*time.Minute); err != nil {
+	released, err := rc.client.Release(e.ctx, &items[0], 10*time.Minute)
+	if err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 10*time.Second, "the release at the sender LSP", func() bool {
@@ -169,7 +170,7 @@ func TestOverTheBus(t *testing.T) {
 	// The receiver waits for the outcome while the sender LSP pays.
 	final := make(chan *client.Item, 1)
 	go func() {
-		it, err := rc.client.WaitFinal(e.ctx, &items[0])
+		it, err := rc.client.WaitOutcome(e.ctx, released)
 		if err != nil {
 			t.Error(err)
 		}

@@ -146,3 +146,32 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 		t.Fatalf("documented codes %v, answered codes %v", got, codes)
 	}
 }
+
+// The documented reasons for refusing an invoice are the client's.
+func TestOpenAPIRejectReasons(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				InvoiceResult struct {
+					Properties struct {
+						Reason struct {
+							Enum []string `json:"enum"`
+						} `json:"reason"`
+					} `json:"properties"`
+				} `json:"InvoiceResult"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{client.RejectMalformed, client.RejectTooLong,
+		client.RejectWrongNode, client.RejectExpired, client.RejectShortLived,
+		client.RejectNoRouteHint, client.RejectZeroAmount, client.RejectDuplicate,
+		client.RejectBlindedPaths, client.RejectStockFull}
+	got := slices.Sorted(slices.Values(doc.Components.Schemas.InvoiceResult.Properties.Reason.Enum))
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("documented %v, the client's %v", got, want)
+	}
+}

@@ -77,6 +77,7 @@ type APIError struct {
 	Message string
 }
 
+// Error says which code the API answered, with its message.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("receiver LSP: %s (%d): %s", e.Code, e.Status, e.Message)
 }
@@ -258,12 +259,15 @@ func (c *Client) PostRelease(ctx context.Context, releaseHex string) (*Item, err
 	return &out, err
 }
 
-// WaitFinal long-polls the item until it is settled, canceled or refused,
-// or ctx ends.
-func (c *Client) WaitFinal(ctx context.Context, it *Item) (*Item, error) {
+// WaitOutcome waits, long-polling, for the sender LSP's word on a released
+// item, and returns the item as it is then: settled or canceled (final), or
+// pending again (the sender LSP rejected the release; Reason says why: sign
+// a fresh one), or expired. An item that is not released is returned as it
+// is.
+func (c *Client) WaitOutcome(ctx context.Context, it *Item) (*Item, error) {
 	cur := it
-	for !FinalState(cur.State) {
-		next, err := c.Item(ctx, it.SenderLSP, it.HoldID, 0, 30*time.Second)
+	for cur.State == StateReleased {
+		next, err := c.Item(ctx, it.SenderLSP, it.HoldID, cur.Version, 30*time.Second)
 		if err != nil {
 			return cur, err
 		}

@@ -82,6 +82,7 @@ const (
 	RejectZeroAmount   = "zero_amount"   // a fixed amount of zero
 	RejectDuplicate    = "duplicate"     // its payment hash was seen before
 	RejectBlindedPaths = "blinded_paths" // blinded paths instead of route hints
+	RejectStockFull    = "stock_full"    // as many available invoices as the LSP keeps already
 )
 
 // InvoiceResult is the verdict on one uploaded invoice.
