@@ -84,7 +84,7 @@ func (r *Role) pass(ctx context.Context, w *worker) time.Duration {
 	next := r.opts.SweepInterval
 	height, err := r.height.CurrentHeight(ctx)
 	if err != nil {
-		r.log.Warn("no block height; deadlines in blocks wait", "err", err)
+		r.warn(ctx, "no block height; deadlines in blocks wait", "err", err)
 		height = 0
 	}
 	if now.Sub(w.lastSweep) >= r.opts.SweepInterval || w.lastSweep.IsZero() {
@@ -95,7 +95,7 @@ func (r *Role) pass(ctx context.Context, w *worker) time.Duration {
 	}
 	hooks, err := r.hooksOwed(ctx, now, height)
 	if err != nil {
-		r.log.Warn("cannot read the webhooks owed", "err", err)
+		r.warn(ctx, "cannot read the webhooks owed", "err", err)
 		return next
 	}
 	for k, at := range w.lastSent {
@@ -107,7 +107,7 @@ func (r *Role) pass(ctx context.Context, w *worker) time.Duration {
 		if h.url == "" {
 			// The receiver dropped its webhook: nothing to send.
 			if err := r.store.Update(ctx, h.done); err != nil {
-				r.log.Warn("cannot record webhook", "err", err)
+				r.warn(ctx, "cannot record webhook", "err", err)
 			}
 			continue
 		}
@@ -164,7 +164,7 @@ func (r *Role) sweep(ctx context.Context, now time.Time, height uint32) {
 		return err
 	})
 	if err != nil {
-		r.log.Warn("sweep failed", "err", err)
+		r.warn(ctx, "sweep failed", "err", err)
 		return
 	}
 	for _, it := range expired {
@@ -174,7 +174,7 @@ func (r *Role) sweep(ctx context.Context, now time.Time, height uint32) {
 	}
 	unrelayed, err := r.store.Unrelayed(ctx, now.Add(-r.opts.RelayRetry))
 	if err != nil {
-		r.log.Warn("cannot read unrelayed releases", "err", err)
+		r.warn(ctx, "cannot read unrelayed releases", "err", err)
 		return
 	}
 	for _, it := range unrelayed {
@@ -183,7 +183,7 @@ func (r *Role) sweep(ctx context.Context, now time.Time, height uint32) {
 			err = r.relay(ctx, nodeKey(it.SenderLSP), rel, it.Release)
 		}
 		if err != nil {
-			r.log.Warn("release not relayed yet", "hold",
+			r.warn(ctx, "release not relayed yet", "hold",
 				onionmsg.HoldID(it.HoldID), "err", err)
 			continue
 		}
@@ -258,4 +258,12 @@ func (r *Role) hooksOwed(ctx context.Context, now time.Time, height uint32) ([]*
 		})
 	}
 	return hooks, nil
+}
+
+// warn logs a failure of the background work, unless it failed because the
+// work is stopping.
+func (r *Role) warn(ctx context.Context, msg string, args ...any) {
+	if ctx.Err() == nil {
+		r.log.Warn(msg, args...)
+	}
 }
