@@ -1,0 +1,196 @@
+package receiverlsp
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/onionmsg"
+	"github.com/asynclsp/asynclsp/receiverlsp/client"
+)
+
+// maxWebhookURL bounds a webhook URL.
+const maxWebhookURL = 1024
+
+// newChallenge issues a registration challenge for the receiver key: see
+// client.Challenge for its bytes. Nothing is stored; the mac proves later
+// that this LSP issued it.
+func (r *Role) newChallenge(key onionmsg.NodeKey) *client.Challenge {
+	c := &client.Challenge{
+		LSPKey:      r.self,
+		ReceiverKey: key,
+		ExpiresAt:   seconds(r.clock.Now().Add(r.opts.ChallengeTTL)),
+	}
+	rand.Read(c.Nonce[:])
+	copy(c.MAC[:], r.challengeMAC(c))
+	return c
+}
+
+func (r *Role) challengeMAC(c *client.Challenge) []byte {
+	m := hmac.New(sha256.New, r.macKey)
+	m.Write(c.Unauthenticated())
+	return m.Sum(nil)
+}
+
+// Registration is the proven answer to a challenge.
+type Registration struct {
+	Receiver onionmsg.NodeKey
+	Token    string
+}
+
+// registerReceiver checks a receiver's signed challenge and registers it, or
+// re-registers it with a new token (the old one stops working) and the
+// given webhook. The token is "<node key hex>.<32 random bytes hex>"; only
+// the SHA-256 of its random part is stored.
+//
+// A challenge this LSP did not issue, for another key or LSP, expired,
+// signed by another key, or answered before, is refused and changes
+// nothing.
+func (r *Role) registerReceiver(ctx context.Context, req *client.RegisterRequest) (*Registration, error) {
+	raw, err := hex.DecodeString(req.Challenge)
+	if err != nil {
+		return nil, fmt.Errorf("%w: challenge is not hex", ErrInvalid)
+	}
+	c, err := client.ParseChallenge(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if !hmac.Equal(c.MAC[:], r.challengeMAC(c)) {
+		r.log.Warn("registration with a forged challenge", "receiver", req.NodeKey)
+		return nil, fmt.Errorf("%w: this LSP did not issue the challenge "+
+			"(or restarted since): ask for a new one", ErrInvalid)
+	}
+	if err := c.Check(r.self, req.NodeKey, r.clock.Now()); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	sig, err := decodeSig(req.Signature)
+	if err != nil {
+		return nil, err
+	}
+	if err := onionmsg.VerifyTagged([]byte(onionmsg.TagRegister), raw, sig,
+		req.NodeKey); err != nil {
+
+		r.log.Warn("registration signature does not verify",
+			"receiver", req.NodeKey, "err", err)
+		return nil, fmt.Errorf("%w: the signature does not verify under "+
+			"the node key", ErrInvalid)
+	}
+	if err := checkWebhookURL(req.WebhookURL); err != nil {
+		return nil, err
+	}
+
+	var secret [32]byte
+	rand.Read(secret[:])
+	err = r.store.Update(ctx, func(tx *holdstore.Tx) error {
+		if err := tx.UseChallenge(c.Nonce, c.ExpiresAt); err != nil {
+			return err
+		}
+		return tx.PutReceiver(vertex(req.NodeKey), sha256.Sum256(secret[:]),
+			req.WebhookURL)
+	})
+	switch {
+	case errors.Is(err, holdstore.ErrChallengeUsed):
+		r.log.Warn("replayed registration challenge", "receiver", req.NodeKey)
+		return nil, fmt.Errorf("%w: challenge already answered", ErrConflict)
+	case err != nil:
+		return nil, fmt.Errorf("%w: register: %w", ErrUnavailable, err)
+	}
+	r.log.Info("receiver registered", "receiver", req.NodeKey,
+		"webhook", req.WebhookURL != "")
+	return &Registration{
+		Receiver: req.NodeKey,
+		Token:    req.NodeKey.String() + "." + hex.EncodeToString(secret[:]),
+	}, nil
+}
+
+func decodeSig(s string) ([64]byte, error) {
+	var sig [64]byte
+	if len(s) != 128 {
+		return sig, fmt.Errorf("%w: signature must be 128 hex digits", ErrInvalid)
+	}
+	if _, err := hex.Decode(sig[:], []byte(s)); err != nil {
+		return sig, fmt.Errorf("%w: signature is not hex", ErrInvalid)
+	}
+	return sig, nil
+}
+
+// dummyHash is compared against when a token names no receiver, so that an
+// unknown receiver costs the same as a wrong token.
+var dummyHash = sha256.Sum256([]byte("asynclsp no such receiver"))
+
+// authenticate returns the receiver a bearer token belongs to. The token's
+// hash is compared in constant time.
+func (r *Role) authenticate(ctx context.Context, token string) (onionmsg.NodeKey, error) {
+	keyHex, secretHex, ok := strings.Cut(token, ".")
+	var secret [32]byte
+	if !ok || len(secretHex) != 64 {
+		return onionmsg.NodeKey{}, fmt.Errorf("%w: malformed token", ErrUnauthorized)
+	}
+	key, err := onionmsg.ParseNodeKey(keyHex)
+	if err != nil {
+		return onionmsg.NodeKey{}, fmt.Errorf("%w: malformed token", ErrUnauthorized)
+	}
+	if _, err := hex.Decode(secret[:], []byte(secretHex)); err != nil {
+		return onionmsg.NodeKey{}, fmt.Errorf("%w: malformed token", ErrUnauthorized)
+	}
+	want := dummyHash
+	rec, err := r.store.Receiver(ctx, vertex(key))
+	switch {
+	case err == nil:
+		want = rec.TokenHash
+	case !errors.Is(err, holdstore.ErrUnknownReceiver):
+		return onionmsg.NodeKey{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	got := sha256.Sum256(secret[:])
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || rec == nil {
+		return onionmsg.NodeKey{}, fmt.Errorf("%w: unknown or revoked token",
+			ErrUnauthorized)
+	}
+	return key, nil
+}
+
+// checkWebhookURL allows https URLs, and http ones only to a loopback host
+// (for tests and a demo on one machine).
+func checkWebhookURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > maxWebhookURL {
+		return fmt.Errorf("%w: webhook URL over %d bytes", ErrInvalid, maxWebhookURL)
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%w: webhook URL is not an absolute URL", ErrInvalid)
+	}
+	if u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%w: webhook URL must have no user info or fragment",
+			ErrInvalid)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: webhook URL must be https (http only to a "+
+		"loopback address)", ErrInvalid)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
