@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // writeStmts are the hot write statements. They are prepared on the DB, not
@@ -83,4 +84,78 @@ func (s *writeStmts) close() {
 // stmt binds a prepared statement to the transaction.
 func (t *Tx) stmt(st *sql.Stmt) *sql.Stmt {
 	return t.tx.StmtContext(t.ctx, st)
+}
+
+// maxCachedStmts bounds the statement cache: a caller that builds its SQL
+// from data would otherwise grow it without end.
+const maxCachedStmts = 256
+
+// stmtCache keeps the statements write functions run, prepared once on the
+// DB; database/sql then reuses each one's handle on the write connection.
+type stmtCache struct {
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.stmts[query]; ok {
+		return st
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*sql.Stmt{}
+	}
+	if len(c.stmts) >= maxCachedStmts {
+		return nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		// The error comes back when the statement runs unprepared.
+		return nil
+	}
+	c.stmts[query] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.stmts {
+		st.Close()
+	}
+	c.stmts = nil
+}
+
+// preparedStmt runs a statement in a transaction, prepared if possible.
+type preparedStmt struct {
+	tx    *sql.Tx
+	st    *sql.Stmt
+	query string
+}
+
+func (p preparedStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	if p.st == nil {
+		return p.tx.ExecContext(ctx, p.query, args...)
+	}
+	return p.tx.StmtContext(ctx, p.st).ExecContext(ctx, args...)
+}
+
+func (p preparedStmt) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	if p.st == nil {
+		return p.tx.QueryRowContext(ctx, p.query, args...)
+	}
+	return p.tx.StmtContext(ctx, p.st).QueryRowContext(ctx, args...)
+}
+
+func (p preparedStmt) QueryContext(ctx context.Context, args ...any) (*sql.Rows, error) {
+	if p.st == nil {
+		return p.tx.QueryContext(ctx, p.query, args...)
+	}
+	return p.tx.StmtContext(ctx, p.st).QueryContext(ctx, args...)
+}
+
+// prepared is query as a statement of the transaction.
+func (t *Tx) prepared(query string) preparedStmt {
+	return preparedStmt{tx: t.tx, st: t.store.cache.get(t.ctx, t.store.db, query), query: query}
 }

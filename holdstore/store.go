@@ -83,6 +83,7 @@ type Store struct {
 	db     *sql.DB
 	wconn  *sql.Conn
 	stmts  *writeStmts
+	cache  stmtCache
 	clock  clock.Clock
 	log    *slog.Logger
 	writes chan *writeReq
@@ -207,6 +208,7 @@ func (s *Store) Close() error {
 		close(s.quit)
 		s.wg.Wait()
 		s.stmts.close()
+		s.cache.close()
 		err = errors.Join(s.wconn.Close(), s.db.Close())
 	})
 	return err

@@ -22,6 +22,7 @@ type writeReq struct {
 // store's write primitives; they run inside the caller's savepoint.
 type Tx struct {
 	ctx    context.Context
+	store  *Store
 	tx     *sql.Tx
 	stmts  *writeStmts
 	now    time.Time
@@ -29,19 +30,20 @@ type Tx struct {
 }
 
 // Exec runs a statement in the transaction, for writers of other tables that
-// share the store's file and its single writer.
+// share the store's file and its single writer. Statements are prepared once
+// and reused (see Store.prepared).
 func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, query, args...)
+	return t.prepared(query).ExecContext(t.ctx, args...)
 }
 
 // QueryRow runs a query in the transaction.
 func (t *Tx) QueryRow(query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(t.ctx, query, args...)
+	return t.prepared(query).QueryRowContext(t.ctx, args...)
 }
 
 // Query runs a query in the transaction.
 func (t *Tx) Query(query string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(t.ctx, query, args...)
+	return t.prepared(query).QueryContext(t.ctx, args...)
 }
 
 // Now is the time stamped on everything the transaction writes.
@@ -105,7 +107,7 @@ func (s *Store) commit(batch []*writeReq) {
 				errs[i] = err
 				continue
 			}
-			t := &Tx{ctx: req.ctx, tx: tx, stmts: s.stmts, now: now}
+			t := &Tx{ctx: req.ctx, store: s, tx: tx, stmts: s.stmts, now: now}
 			if len(batch) == 1 {
 				// Alone in the transaction: rolling it back undoes
 				// exactly this write, no savepoint needed.
@@ -113,7 +115,7 @@ func (s *Store) commit(batch []*writeReq) {
 					return errs[i]
 				}
 			} else {
-				errs[i] = savepoint(tx, func() error { return req.fn(t) })
+				errs[i] = t.savepoint(func() error { return req.fn(t) })
 				if isFatal(errs[i]) {
 					return errs[i]
 				}
@@ -168,17 +170,17 @@ func (s *Store) withTx(fn func(*sql.Tx) error) error {
 }
 
 // savepoint runs fn so that its writes are undone if it fails.
-func savepoint(tx *sql.Tx, fn func() error) error {
-	if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+func (t *Tx) savepoint(fn func() error) error {
+	if _, err := t.Exec("SAVEPOINT w"); err != nil {
 		return err
 	}
 	err := fn()
 	if err != nil {
-		if _, rerr := tx.Exec("ROLLBACK TO w"); rerr != nil {
+		if _, rerr := t.Exec("ROLLBACK TO w"); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 	}
-	if _, rerr := tx.Exec("RELEASE w"); rerr != nil {
+	if _, rerr := t.Exec("RELEASE w"); rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	return err
