@@ -216,8 +216,10 @@ func (r *Role) applyOutcome(ctx context.Context, from onionmsg.NodeKey,
 	})
 	switch {
 	case errors.Is(err, holdstore.ErrItemNotFound):
-		return lspnet.Drop(bus.ReasonMisdirected, fmt.Errorf("hold_outcome "+
-			"for hold %s, which is not in any mailbox", m.HoldID))
+		// Not a hold this receiver LSP relayed (maybe one the sender
+		// role of this daemon holds): not ours; dropped if no one's.
+		return fmt.Errorf("%w: hold_outcome for hold %s, which is not in "+
+			"any mailbox", lspnet.ErrNotMine, m.HoldID)
 	case errors.Is(err, errHashMismatch):
 		return lspnet.Drop(bus.ReasonMalformed, fmt.Errorf("hold_outcome "+
 			"for hold %s: %w", m.HoldID, err))

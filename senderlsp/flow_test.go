@@ -188,3 +188,26 @@ func TestReleaseTooLate(t *testing.T) {
 		t.Fatalf("paid %d times; hold invoice %s", len(h.lnd.Sent()), h.invoiceState(hold.PaymentHash))
 	}
 }
+
+// The receiver LSP refuses a hold (dave's mailbox is full): bob cancels it
+// at once instead of holding alice's HTLC to the deadline. An outcome about
+// another LSP's hold is not his and changes nothing.
+func TestReceiverLSPRefusalCancels(t *testing.T) {
+	h := newHarness(t)
+	hold, msg := h.heldPayment()
+	other, _ := h.heldPayment()
+	refuse := &onionmsg.HoldOutcome{HoldID: msg.HoldID, PaymentHash: msg.PaymentHash,
+		Status: onionmsg.StatusRejected, Reason: "mailbox_full"}
+	wrongHash := *refuse
+	wrongHash.HoldID, wrongHash.PaymentHash = onionmsg.HoldID(other.ID), msg.PaymentHash
+	if err := h.carolNode.Send(context.Background(), h.bob, &wrongHash); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.carolNode.Send(context.Background(), h.bob, refuse); err != nil {
+		t.Fatal(err)
+	}
+	h.expectCanceled(hold.ID, holdstore.ReasonReceiverRejected)
+	if got := h.get(other.ID); got.State != holdstore.StateHeld {
+		t.Fatalf("an outcome about another hash moved the other hold to %s", got.State)
+	}
+}

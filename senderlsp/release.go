@@ -11,9 +11,42 @@ import (
 	"github.com/asynclsp/asynclsp/onionmsg"
 )
 
-// Register routes the sender role's inbound messages on mux.
+// Register routes the sender role's inbound messages on mux: releases, and
+// the hold_outcome a receiver LSP sends when it refuses a hold.
 func (m *Manager) Register(mux *lspnet.Mux) {
 	mux.HandleMessage(onionmsg.TypeReleaseHeldHTLC, m.HandleRelease)
+	mux.HandleMessage(onionmsg.TypeHoldOutcome, m.handleRefusal)
+}
+
+// handleRefusal takes a receiver LSP's refusal of a hold (its receiver's
+// mailbox is full): a hold not yet released is canceled at once
+// (receiver_rejected) rather than held to its deadline. An outcome about a
+// hold this role does not hold for that LSP is not ours (ErrNotMine): the
+// receiver role of the same daemon may own it.
+func (m *Manager) handleRefusal(ctx context.Context, in *lspnet.Inbound) error {
+	o, ok := in.Msg.(*onionmsg.HoldOutcome)
+	if !ok {
+		return lspnet.Drop(bus.ReasonMalformed, fmt.Errorf("not an outcome: %T", in.Msg))
+	}
+	r := m.runner(holdstore.ID(o.HoldID))
+	if r == nil || r.fixed.receiverLSP != in.From || r.fixed.hash != o.PaymentHash {
+		return lspnet.ErrNotMine
+	}
+	if err := in.Authentic(); err != nil {
+		return err
+	}
+	log := m.log.With("hold", o.HoldID.String(), "from", in.From.String())
+	if o.Status != onionmsg.StatusRejected {
+		log.Warn("receiver LSP sent an outcome other than a refusal", "status", o.Status)
+		return nil
+	}
+	log.Warn("receiver LSP refused the hold", "reason", o.Reason)
+	done := make(chan error, 1)
+	err := r.request(ctx, refusalEvent{done: done}, done)
+	if errors.Is(err, errStaleRelease) {
+		return nil
+	}
+	return err
 }
 
 // HandleRelease takes a release relayed by a receiver LSP. A valid release

@@ -73,8 +73,14 @@ type cancelEvent struct {
 	done   chan error
 }
 
+// refusalEvent: the receiver LSP refused the hold.
+type refusalEvent struct {
+	done chan error
+}
+
 func (releaseEvent) isEvent() {}
 func (cancelEvent) isEvent()  {}
+func (refusalEvent) isEvent() {}
 
 func newRunner(m *Manager, h *holdstore.Hold) *runner {
 	return &runner{
@@ -191,6 +197,14 @@ func (r *runner) handle(ctx context.Context, ev event) {
 		}
 	case cancelEvent:
 		ev.done <- r.cancel(ctx, ev.reason)
+	case refusalEvent:
+		// Only a hold not yet released: once released, the receiver has
+		// taken it.
+		var err error
+		if st := r.hold.State; st == holdstore.StateCreated || st == holdstore.StateHeld {
+			err = r.cancelNow(ctx, holdstore.ReasonReceiverRejected)
+		}
+		ev.done <- err
 	}
 }
 

@@ -54,20 +54,23 @@ type RequestFunc func(ctx context.Context, in *Inbound) (onionmsg.Message, error
 // Mux routes inbound messages by type. One asynclspd running both roles
 // registers both roles' handlers on one Mux.
 type Mux struct {
-	messages map[onionmsg.MsgType]MessageFunc
+	messages map[onionmsg.MsgType][]MessageFunc
 	requests map[onionmsg.MsgType]RequestFunc
 }
 
 // NewMux returns an empty Mux.
 func NewMux() *Mux {
 	return &Mux{
-		messages: map[onionmsg.MsgType]MessageFunc{},
+		messages: map[onionmsg.MsgType][]MessageFunc{},
 		requests: map[onionmsg.MsgType]RequestFunc{},
 	}
 }
 
-// HandleMessage routes durable messages of type t to f.
-func (m *Mux) HandleMessage(t onionmsg.MsgType, f MessageFunc) { m.messages[t] = f }
+// HandleMessage routes durable messages of type t to f, after any handler
+// registered before it that returns ErrNotMine.
+func (m *Mux) HandleMessage(t onionmsg.MsgType, f MessageFunc) {
+	m.messages[t] = append(m.messages[t], f)
+}
 
 // HandleRequest routes requests of type t to f.
 func (m *Mux) HandleRequest(t onionmsg.MsgType, f RequestFunc) { m.requests[t] = f }
@@ -173,8 +176,8 @@ func (n *Node) handleMessage(ctx context.Context, mux *Mux, m bus.Msg) error {
 			want = t
 		}
 	}
-	f, ok := mux.messages[want]
-	if !ok {
+	handlers := mux.messages[want]
+	if len(handlers) == 0 {
 		return Drop(bus.ReasonMisdirected, fmt.Errorf("no handler for %s", m.Kind))
 	}
 	in, err := n.open(onionmsg.NodeKey(m.From), want, m.Data)
@@ -183,7 +186,16 @@ func (n *Node) handleMessage(ctx context.Context, mux *Mux, m bus.Msg) error {
 		return err
 	}
 	in.Delivered = m.Delivered
-	err = n.settle(in, f(ctx, in))
+	err = ErrNotMine
+	for _, f := range handlers {
+		if err = f(ctx, in); !errors.Is(err, ErrNotMine) {
+			break
+		}
+	}
+	if errors.Is(err, ErrNotMine) {
+		err = Drop(bus.ReasonMisdirected, err)
+	}
+	err = n.settle(in, err)
 	if errors.Is(err, ErrDrop) {
 		n.log.Warn("dropping message", "from", in.From, "kind", m.Kind, "err", err)
 	}

@@ -31,6 +31,13 @@ import (
 // instead of redelivered. Build such errors with Drop.
 var ErrDrop = bus.ErrDrop
 
+// ErrNotMine, from a message handler, says the message is not for this
+// handler: the Mux tries the next one registered for the type. One that no
+// handler claims is dropped as misdirected. Both roles of one daemon hear
+// hold_outcome this way: the receiver role about holds it relayed, the
+// sender role about holds a receiver LSP refused.
+var ErrNotMine = errors.New("lspnet: not this handler's message")
+
 // Drop builds an error that drops the message, with one of the bus's drop
 // reasons (bus.ReasonMalformed, ...) for the counter.
 func Drop(reason string, err error) error { return bus.Drop(reason, err) }

@@ -200,3 +200,39 @@ func TestRequestReply(t *testing.T) {
 		t.Fatalf("a dropped request: err = %v, want rejected", err)
 	}
 }
+
+// Two handlers of one type (both roles of a daemon hear hold_outcome): the
+// first that does not answer ErrNotMine takes the message; one no handler
+// claims is dropped as misdirected.
+func TestHandlersPassOnWhatIsNotTheirs(t *testing.T) {
+	srv := testkit.StartNATS(t)
+	a, b := newLSP(t, srv, 1), newLSP(t, srv, 2)
+	var first, second recorder
+	claims := func(r *recorder, status onionmsg.HoldStatus) lspnet.MessageFunc {
+		return func(ctx context.Context, in *lspnet.Inbound) error {
+			if in.Msg.(*onionmsg.HoldOutcome).Status != status {
+				return lspnet.ErrNotMine
+			}
+			return r.handle(ctx, in)
+		}
+	}
+	mux := lspnet.NewMux()
+	mux.HandleMessage(onionmsg.TypeHoldOutcome, claims(&first, onionmsg.StatusSettled))
+	mux.HandleMessage(onionmsg.TypeHoldOutcome, claims(&second, onionmsg.StatusRejected))
+	run(t, b, mux)
+	ctx := context.Background()
+	for _, st := range []onionmsg.HoldStatus{onionmsg.StatusRejected,
+		onionmsg.StatusCanceled, onionmsg.StatusSettled} {
+		if err := a.node.Send(ctx, b.key, &onionmsg.HoldOutcome{
+			HoldID: onionmsg.HoldID{1}, PaymentHash: [32]byte{2}, Status: st,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, 10*time.Second, "settled to the first, rejected to the second", func() bool {
+		return first.count() == 1 && second.count() == 1
+	})
+	testkit.Eventually(t, 10*time.Second, "the unclaimed one dropped", func() bool {
+		return b.conn.Dropped(bus.KindHoldOutcome, bus.ReasonMisdirected) == 1
+	})
+}
