@@ -13,8 +13,8 @@ import (
 	"github.com/asynclsp/asynclsp/holdstore"
 )
 
-// ownerCacheMax bounds the per-stream cache of which holds a wallet owns.
-const ownerCacheMax = 1 << 16
+// errClientGone: writing to an event stream's client failed; it left.
+var errClientGone = errors.New("event stream client gone")
 
 // events: GET /v1/events, server-sent events of hold transitions.
 //
@@ -42,7 +42,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, c *caller) {
 	defer a.streamDone()
 
 	s := &eventStream{a: a, c: c, w: w, rc: http.NewResponseController(w),
-		pos: after, owns: map[holdstore.ID]bool{}}
+		pos: after}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
@@ -62,8 +62,8 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, c *caller) {
 		changed := a.m.store.Changed()
 		more, err := s.next(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
-				a.log.Warn("event stream ended", "by", c.name, "pos", s.pos, "err", err)
+			if ctx.Err() == nil && !errors.Is(err, errClientGone) {
+				a.log.Warn("event stream failed", "by", c.name, "pos", s.pos, "err", err)
 			}
 			return
 		}
@@ -134,60 +134,43 @@ type eventStream struct {
 	// pos is the last event read from the store; sent the last position
 	// the client was told.
 	pos, sent uint64
-
-	// owns caches, for a wallet, which holds are its own.
-	owns map[holdstore.ID]bool
 }
 
 // next reads and writes the events after pos, a batch at a time; more is
-// set when the batch was full.
+// set when the batch was full. A wallet's are read with its owner's scope,
+// so other wallets' events cost it no lookup.
 func (s *eventStream) next(ctx context.Context) (more bool, err error) {
 	a := s.a
-	evs, err := a.m.store.Events(ctx, s.pos, a.cfg.EventBatch)
+	var (
+		evs  []holdstore.Event
+		read = s.pos
+	)
+	if s.c.admin() {
+		evs, err = a.m.store.Events(ctx, s.pos, a.cfg.EventBatch)
+		if len(evs) > 0 {
+			read = evs[len(evs)-1].Seq
+		}
+	} else {
+		evs, read, err = a.m.store.OwnedEvents(ctx, s.c.name, s.pos, a.cfg.EventBatch)
+	}
 	if err != nil {
 		return false, err
 	}
 	for i := range evs {
-		ev := &evs[i]
-		mine, err := s.visible(ctx, ev.HoldID)
+		data, err := json.Marshal(toEventJSON(&evs[i]))
 		if err != nil {
 			return false, err
 		}
-		if mine {
-			data, err := json.Marshal(toEventJSON(ev))
-			if err != nil {
-				return false, err
-			}
-			fmt.Fprintf(&s.buf, "id: %d\nevent: transition\ndata: %s\n\n", ev.Seq, data)
-			s.sent = ev.Seq
-		}
-		s.pos = ev.Seq
+		fmt.Fprintf(&s.buf, "id: %d\nevent: transition\ndata: %s\n\n", evs[i].Seq, data)
+		s.sent = evs[i].Seq
 	}
+	s.pos = max(s.pos, read)
 	if s.buf.Len() > 0 {
 		if err := s.flush(); err != nil {
 			return false, err
 		}
 	}
 	return len(evs) == a.cfg.EventBatch, nil
-}
-
-// visible reports whether the caller sees the events of hold id.
-func (s *eventStream) visible(ctx context.Context, id holdstore.ID) (bool, error) {
-	if s.c.admin() {
-		return true, nil
-	}
-	if mine, ok := s.owns[id]; ok {
-		return mine, nil
-	}
-	h, err := s.a.m.store.Get(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	if len(s.owns) >= ownerCacheMax {
-		clear(s.owns)
-	}
-	s.owns[id] = h.Owner == s.c.name
-	return s.owns[id], nil
 }
 
 // heartbeat writes a comment line, with the position if it moved past
@@ -207,11 +190,14 @@ func (s *eventStream) flush() error {
 	// A socket deadline is real time, whatever clock the logic runs on.
 	err := s.rc.SetWriteDeadline(time.Now().Add(s.a.cfg.StreamWriteTimeout))
 	if err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
+		return fmt.Errorf("%w: %v", errClientGone, err)
 	}
 	if _, err := s.w.Write(s.buf.Bytes()); err != nil {
-		return err
+		return fmt.Errorf("%w: %v", errClientGone, err)
 	}
 	s.buf.Reset()
-	return s.rc.Flush()
+	if err := s.rc.Flush(); err != nil {
+		return fmt.Errorf("%w: %v", errClientGone, err)
+	}
+	return nil
 }
