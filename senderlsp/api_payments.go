@@ -74,6 +74,8 @@ func (a *API) createPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 		a.fail(w, r, err, "")
 		return
 	}
+	a.log.Info("payment created through the API", "hold", h.ID.String(),
+		"by", c.name, "token", c.tokenID)
 	w.Header().Set("Location", "/v1/payments/"+h.ID.String())
 	writeJSON(w, http.StatusCreated, toPaymentJSON(h))
 }
@@ -186,7 +188,7 @@ func (a *API) cancelPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	a.log.Info("payment canceled through the API", "hold", id,
-		"by", c.name, "role", c.role, "reason", h.Reason)
+		"by", c.name, "role", c.role, "token", c.tokenID, "reason", h.Reason)
 	writeJSON(w, http.StatusOK, toPaymentJSON(h))
 }
 
