@@ -28,6 +28,11 @@ type APIConfig struct {
 	// 413. Default 16 KiB.
 	MaxBodyBytes int64
 
+	// CreateTimeout bounds a payment's creation (the receiver LSP's
+	// answer, then lnd's hold invoice), which goes on when the client
+	// leaves. Default 1 minute.
+	CreateTimeout time.Duration
+
 	// Heartbeat is how often an idle event stream gets a comment line,
 	// so proxies and clients see it is alive. Default 15s.
 	Heartbeat time.Duration
@@ -51,6 +56,9 @@ func (c *APIConfig) defaults(m *Manager) {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 16 << 10
+	}
+	if c.CreateTimeout <= 0 {
+		c.CreateTimeout = time.Minute
 	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 15 * time.Second

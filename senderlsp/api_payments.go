@@ -1,6 +1,7 @@
 package senderlsp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -69,7 +70,12 @@ func (a *API) createPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 			return
 		}
 	}
-	h, err := a.m.CreatePayment(ctx, req)
+	// A create runs to its end even if the client leaves: cut short, it
+	// would leave a hold canceled for nothing, which a retry with the same
+	// key would then get back.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CreateTimeout)
+	defer cancel()
+	h, err := a.m.CreatePayment(cctx, req)
 	if err != nil {
 		a.fail(w, r, err, "")
 		return

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/testkit"
+	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/asynclsp/asynclsp/senderlsp/client"
 )
 
@@ -270,5 +272,40 @@ func TestAPIListFilters(t *testing.T) {
 	status, body, _ := a.call("GET", "/v1/payments?state=held", tok, "")
 	if status != http.StatusOK || body["next_cursor"] != "" {
 		t.Fatalf("state=held: %d %v", status, body)
+	}
+}
+
+// A create goes on when its client leaves, so that the retry with the same
+// key gets a live payment, not one canceled because the first was cut short.
+func TestAPICreateOutlivesItsClient(t *testing.T) {
+	a := newAPIHarness(t)
+	asked, answer := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	reply := a.invoice
+	a.invoice = func(req *onionmsg.InvoiceRequest) *onionmsg.InvoiceReply {
+		once.Do(func() { close(asked) })
+		<-answer
+		return reply(req)
+	}
+	wallet := a.wallet("wallet-a")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := wallet.CreatePayment(ctx, a.payReq(1_000_000, "order-9"))
+		errc <- err
+	}()
+	<-asked
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the first request: %v", err)
+	}
+	close(answer)
+
+	p, created, err := wallet.CreatePayment(context.Background(), a.payReq(1_000_000, "order-9"))
+	if err != nil || created || p.State != client.StateCreated || p.HoldInvoice == "" {
+		t.Fatalf("retry: created %v, %+v, %v", created, p, err)
+	}
+	if _, ok := a.lnd.Invoice(a.hold(p).PaymentHash); !ok {
+		t.Fatal("no hold invoice at lnd")
 	}
 }
