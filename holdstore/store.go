@@ -120,6 +120,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnwritable, cfg.Path, err)
 	}
+	// The file holds token hashes and preimages: readable by its owner
+	// only. SQLite gives the -wal and -shm files the same mode.
+	if f, err := os.OpenFile(cfg.Path, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
+		f.Close()
+	}
 
 	db, err := sql.Open("sqlite", dsn(cfg))
 	if err != nil {

@@ -42,6 +42,12 @@ func TestReopenKeepsEverything(t *testing.T) {
 		!got.DeadlineTime.Equal(h.DeadlineTime) {
 		t.Fatalf("after reopen: %+v", got)
 	}
+	for _, f := range []string{path, path + "-wal"} {
+		st, err := os.Stat(f)
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: mode %v (%v), want 0600", f, st.Mode().Perm(), err)
+		}
+	}
 	var mode, sync string
 	s.db.QueryRow("PRAGMA journal_mode").Scan(&mode)
 	s.db.QueryRow("PRAGMA synchronous").Scan(&sync)

@@ -39,6 +39,10 @@ func Connect(ctx context.Context, cfg ClientConfig) (*Conn, error) {
 // NodeKey is the LSP this connection speaks for.
 func (c *Conn) NodeKey() NodeKey { return c.self }
 
+// Connected reports whether the connection is up right now (it may be
+// reconnecting), for readiness checks.
+func (c *Conn) Connected() bool { return c.nc.IsConnected() }
+
 // EnsureStream creates or updates this LSP's own inbound stream. The
 // server must allow it: an embedded or single-operator server does; on a
 // shared server the hosting operator's Provisioner does it instead.

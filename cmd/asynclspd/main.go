@@ -1,0 +1,13 @@
+// Command asynclspd is the asynclsp daemon: the sender role, the receiver
+// role, or both, next to one lnd. See the README and `asynclspd --help`.
+package main
+
+import (
+	"os"
+
+	"github.com/asynclsp/asynclsp/internal/daemon"
+)
+
+func main() {
+	os.Exit(daemon.Main(os.Args[1:]))
+}

@@ -1,0 +1,230 @@
+// Package daemon is asynclspd: one process running the sender role, the
+// receiver role, or both, next to one lnd, with NATS embedded or external,
+// its state in one SQLite file, an HTTP API for wallet backends and an ops
+// listener for health, readiness and metrics.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/asynclsp/asynclsp/receiverlsp"
+	"github.com/asynclsp/asynclsp/senderlsp"
+	"github.com/jessevdk/go-flags"
+)
+
+// Roles an asynclspd can run.
+const (
+	RoleSender   = "sender"
+	RoleReceiver = "receiver"
+)
+
+// Config is asynclspd's whole configuration: an ini file (configfile, by
+// default in the data dir) and flags, flags winning.
+type Config struct {
+	ShowVersion bool     `short:"V" long:"version" description:"Print the version and exit"`
+	ConfigFile  string   `long:"configfile" description:"Path of the ini configuration file (default: <datadir>/asynclspd.conf)"`
+	DataDir     string   `long:"datadir" description:"Directory of the database, the embedded NATS store and the admin token"`
+	Network     string   `long:"network" description:"Bitcoin network of the lnd node" choice:"mainnet" choice:"testnet" choice:"testnet4" choice:"signet" choice:"regtest" choice:"simnet"`
+	Roles       []string `long:"role" description:"Role to run; repeat for both (default: both)" choice:"sender" choice:"receiver"`
+	LogLevel    string   `long:"loglevel" description:"Log level" choice:"debug" choice:"info" choice:"warn" choice:"error"`
+	LogFormat   string   `long:"logformat" description:"Log format" choice:"text" choice:"json"`
+
+	// ShutdownTimeout bounds a graceful stop on SIGTERM.
+	ShutdownTimeout time.Duration `long:"shutdowntimeout" description:"How long a graceful shutdown may take before in-flight work is abandoned"`
+
+	Lnd      LndConfig           `group:"lnd" namespace:"lnd"`
+	API      APIConfig           `group:"api" namespace:"api"`
+	Ops      OpsConfig           `group:"ops" namespace:"ops"`
+	NATS     NATSConfig          `group:"nats" namespace:"nats"`
+	Sender   senderlsp.Config    `group:"sender" namespace:"sender"`
+	Receiver receiverlsp.Options `group:"receiver" namespace:"receiver"`
+}
+
+// LndConfig says how to reach the lnd this daemon runs next to.
+type LndConfig struct {
+	Host         string `long:"host" description:"lnd's gRPC address"`
+	TLSCertPath  string `long:"tlscertpath" description:"lnd's TLS certificate"`
+	MacaroonPath string `long:"macaroonpath" description:"lnd's admin macaroon"`
+}
+
+// APIConfig is the HTTP API for wallet backends and the operator.
+type APIConfig struct {
+	Listen  string `long:"listen" description:"Address of the HTTP API (loopback unless TLS is set)"`
+	TLSCert string `long:"tlscert" description:"TLS certificate of the API (required for a non-loopback listen address)"`
+	TLSKey  string `long:"tlskey" description:"TLS key of the API"`
+}
+
+// OpsConfig is the listener for /healthz, /readyz and /metrics.
+type OpsConfig struct {
+	Listen string `long:"listen" description:"Address of /healthz, /readyz and /metrics; empty to disable"`
+}
+
+// NATSConfig chooses the embedded server or an external one.
+type NATSConfig struct {
+	URLs           []string `long:"url" description:"NATS server URL (repeat for a cluster); none: run an embedded server"`
+	EmbeddedListen string   `long:"embeddedlisten" description:"Loopback address of the embedded NATS server"`
+	NKeySeedFile   string   `long:"nkeyseedfile" description:"NATS NKey seed file of this LSP"`
+	CredsFile      string   `long:"credsfile" description:"NATS credentials file of this LSP"`
+	CAFile         string   `long:"cafile" description:"CA that signs the NATS servers' certificates"`
+	CertFile       string   `long:"certfile" description:"Client certificate for NATS (mutual TLS)"`
+	KeyFile        string   `long:"keyfile" description:"Client key for NATS (mutual TLS)"`
+	AllowPlainText bool     `long:"allowplaintext" description:"Allow a NATS connection without TLS to a non-loopback server"`
+	CreateStream   bool     `long:"createstream" description:"Create this LSP's inbound stream (the embedded server always does; on a shared server the operator may provision it)"`
+}
+
+// DefaultConfig is what one machine wants.
+func DefaultConfig() Config {
+	home, _ := os.UserHomeDir()
+	dataDir := filepath.Join(home, ".asynclsp")
+	lndDir := filepath.Join(home, ".lnd")
+	return Config{
+		DataDir:         dataDir,
+		Network:         "mainnet",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: 30 * time.Second,
+		Lnd: LndConfig{
+			Host:        "localhost:10009",
+			TLSCertPath: filepath.Join(lndDir, "tls.cert"),
+			MacaroonPath: filepath.Join(lndDir, "data", "chain", "bitcoin",
+				"mainnet", "admin.macaroon"),
+		},
+		API:      APIConfig{Listen: "127.0.0.1:8270"},
+		Ops:      OpsConfig{Listen: "127.0.0.1:8271"},
+		NATS:     NATSConfig{EmbeddedListen: "127.0.0.1:4222"},
+		Sender:   senderlsp.DefaultConfig(),
+		Receiver: receiverlsp.DefaultOptions(),
+	}
+}
+
+// ErrHelp: the help text was printed; exit without error.
+var ErrHelp = errors.New("help requested")
+
+// LoadConfig reads the ini file, then the flags, then validates.
+func LoadConfig(args []string) (*Config, error) {
+	cfg := DefaultConfig()
+	// A first pass over the flags only to find the data dir and the
+	// config file.
+	pre := cfg
+	if _, err := flags.NewParser(&pre, flags.IgnoreUnknown).ParseArgs(args); err != nil {
+		return nil, err
+	}
+	if pre.ShowVersion {
+		return &pre, nil
+	}
+	file := pre.ConfigFile
+	if file == "" {
+		file = filepath.Join(pre.DataDir, "asynclspd.conf")
+	}
+	parser := flags.NewParser(&cfg, flags.Default)
+	if _, err := os.Stat(file); err == nil {
+		if err := flags.NewIniParser(parser).ParseFile(file); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", file, err)
+		}
+	} else if pre.ConfigFile != "" {
+		return nil, fmt.Errorf("config file %s: %w", file, err)
+	}
+	if _, err := parser.ParseArgs(args); err != nil {
+		var ferr *flags.Error
+		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
+			return nil, ErrHelp
+		}
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Validate checks the configuration; each error names its option.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	if c.DataDir == "" {
+		bad("datadir: must be set")
+	}
+	if len(c.Roles) == 0 {
+		c.Roles = []string{RoleSender, RoleReceiver}
+	}
+	slices.Sort(c.Roles)
+	c.Roles = slices.Compact(c.Roles)
+	if c.Lnd.Host == "" {
+		bad("lnd.host: must be set")
+	}
+	for _, p := range []struct{ name, path string }{
+		{"lnd.tlscertpath", c.Lnd.TLSCertPath},
+		{"lnd.macaroonpath", c.Lnd.MacaroonPath},
+	} {
+		if _, err := os.Stat(p.path); err != nil {
+			bad("%s: %v", p.name, err)
+		}
+	}
+	if err := checkListen("api.listen", c.API.Listen, c.API.TLSCert != ""); err != nil {
+		errs = append(errs, err)
+	}
+	if (c.API.TLSCert == "") != (c.API.TLSKey == "") {
+		bad("api.tlscert and api.tlskey: set both or neither")
+	}
+	if c.Ops.Listen != "" {
+		if err := checkListen("ops.listen", c.Ops.Listen, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(c.NATS.URLs) == 0 {
+		host, _, err := net.SplitHostPort(c.NATS.EmbeddedListen)
+		if err != nil || !isLoopback(host) {
+			bad("nats.embeddedlisten: %q must be a loopback host:port", c.NATS.EmbeddedListen)
+		}
+	}
+	if c.NATS.NKeySeedFile != "" && c.NATS.CredsFile != "" {
+		bad("nats.nkeyseedfile and nats.credsfile: set at most one")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdowntimeout: must be positive")
+	}
+	if c.Has(RoleSender) {
+		if err := c.Sender.Validate(); err != nil {
+			bad("sender.*: %v", err)
+		}
+	}
+	if c.Has(RoleReceiver) {
+		if err := c.Receiver.Validate(); err != nil {
+			bad("receiver.*: %v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Has reports whether the daemon runs role.
+func (c *Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// checkListen requires a host:port, on loopback unless TLS protects it.
+func checkListen(name, addr string, tls bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s: %q is not host:port", name, addr)
+	}
+	if !tls && !isLoopback(host) {
+		return fmt.Errorf("%s: %q is not a loopback address; set api.tlscert "+
+			"and api.tlskey to listen beyond this machine", name, addr)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,209 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/senderlsp"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// server is one HTTP listener of the daemon.
+type server struct {
+	name     string
+	srv      *http.Server
+	ln       net.Listener
+	shutdown func(context.Context)
+}
+
+func (s *server) serve(context.Context) error {
+	err := s.srv.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// listen opens the API and ops listeners.
+func (d *daemon) listen() ([]*server, error) {
+	var servers []*server
+	api, err := d.apiServer()
+	if err != nil {
+		return nil, err
+	}
+	servers = append(servers, api)
+	if d.cfg.Ops.Listen != "" {
+		ops, err := d.newServer("ops", d.cfg.Ops.Listen, d.opsHandler(), nil)
+		if err != nil {
+			return servers, err
+		}
+		servers = append(servers, ops)
+	}
+	return servers, nil
+}
+
+func (d *daemon) newServer(name, addr string, h http.Handler, tlsCfg *tls.Config) (*server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listener: %w", name, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	s := &server{name: name, srv: srv, ln: ln}
+	s.shutdown = func(ctx context.Context) {
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+	}
+	return s, nil
+}
+
+// apiServer serves both roles' APIs on one listener: the sender's wallet
+// API under /v1/payments and /v1/events, the receiver's under the rest of
+// /v1.
+func (d *daemon) apiServer() (*server, error) {
+	mux := http.NewServeMux()
+	var senderAPI *senderlsp.API
+	if d.sender != nil {
+		senderAPI = d.sender.APIHandler(senderlsp.APIConfig{Logger: d.log})
+		for _, p := range []string{"/v1/payments", "/v1/payments/", "/v1/events"} {
+			mux.Handle(p, senderAPI)
+		}
+	}
+	if d.receiver != nil {
+		mux.Handle("/v1/", d.receiver.Handler())
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
+			"code": "not_found", "message": "no such endpoint: " + r.URL.Path}})
+	})
+	var tlsCfg *tls.Config
+	if d.cfg.API.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(d.cfg.API.TLSCert, d.cfg.API.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("api.tlscert/api.tlskey: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	s, err := d.newServer("api", d.cfg.API.Listen, mux, tlsCfg)
+	if err != nil {
+		return nil, err
+	}
+	if senderAPI != nil {
+		// Shutdown does not end streaming requests; the API ends its
+		// event streams itself.
+		s.srv.RegisterOnShutdown(senderAPI.Close)
+	}
+	return s, nil
+}
+
+// opsHandler serves /healthz (the process is up), /readyz (every part is
+// connected and the roles have resumed their holds) and /metrics.
+func (d *daemon) opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.ready.checkNow(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// readiness holds the check /readyz runs; nil while starting or stopping.
+type readiness struct {
+	mu    sync.Mutex
+	check func(context.Context) error
+}
+
+func (r *readiness) set(f func(context.Context) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.check = f
+}
+
+func (r *readiness) checkNow(ctx context.Context) error {
+	r.mu.Lock()
+	f := r.check
+	r.mu.Unlock()
+	if f == nil {
+		return errors.New("starting or stopping")
+	}
+	return f(ctx)
+}
+
+// readyCheck: lnd answers, NATS is connected, the sender role has resumed
+// every hold.
+func (d *daemon) readyCheck(ctx context.Context) error {
+	if !d.conn.Connected() {
+		return errors.New("NATS disconnected")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := d.lnd.CurrentHeight(ctx); err != nil {
+		return fmt.Errorf("lnd: %w", err)
+	}
+	if d.sender != nil {
+		select {
+		case <-d.sender.Running():
+		default:
+			return errors.New("sender role still resuming holds")
+		}
+	}
+	return nil
+}
+
+// AdminTokenFile is where the daemon keeps the operator's admin token, like
+// lnd's admin.macaroon: asyncctl reads it from the data dir.
+const AdminTokenFile = "admin.token"
+
+// ensureAdminToken makes sure the data dir holds a valid admin token,
+// creating one at the first start (or after it was revoked or lost).
+func (d *daemon) ensureAdminToken(ctx context.Context) error {
+	path := filepath.Join(d.cfg.DataDir, AdminTokenFile)
+	if b, err := os.ReadFile(path); err == nil {
+		tok, err := d.store.AuthenticateToken(ctx, strings.TrimSpace(string(b)))
+		if err == nil && tok.Role == holdstore.RoleAdmin {
+			return nil
+		}
+		d.log.Warn("admin token file is not a valid admin token; making a new one", "file", path)
+	}
+	plain, _, err := d.store.CreateToken(ctx, "admin", holdstore.RoleAdmin)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(plain+"\n"), 0o600); err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	d.log.Info("admin token written", "file", path)
+	return nil
+}
