@@ -12,5 +12,5 @@
 // releases again after a failure or a restart).
 //
 // The flow, invariants and the wallet developer's view are in
-// README-section.md.
+// docs/receiver-api.md.
 package receiverlsp
