@@ -75,7 +75,11 @@ func (req *PaymentRequest) validate(cfg *Config) error {
 // is written before the hold invoice exists, so a crash in between leaves a
 // hold that recovery cancels, never an invoice nobody watches.
 func (m *Manager) CreatePayment(ctx context.Context, req PaymentRequest) (*holdstore.Hold, error) {
-	<-m.running
+	select {
+	case <-m.running:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: still resuming holds: %v", ErrStopped, ctx.Err())
+	}
 	cfg := &m.cfg
 	if err := req.validate(cfg); err != nil {
 		return nil, err
