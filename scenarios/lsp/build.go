@@ -16,8 +16,10 @@ import (
 // binary to use instead of building one.
 const BinaryEnv = "ASYNCLSP_DAEMON_BIN"
 
-// RaceEnv names an environment variable that, set to 1, builds asynclspd
-// with the race detector (slower: use it to hunt races in the daemon).
+// RaceEnv names an environment variable that chooses whether asynclspd is
+// built with the race detector: 1 yes, 0 no. Unset, it follows the binary
+// that builds it: `go test -race` (make test) races the daemons too, and a
+// race they report fails the test when they stop (exit status 66).
 const RaceEnv = "ASYNCLSP_DAEMON_RACE"
 
 // daemonPkg is the package Build compiles.
@@ -60,7 +62,7 @@ func Build(ctx context.Context) (string, error) {
 	}
 	path := filepath.Join(dir, "asynclspd")
 	args := []string{"build", "-o", path}
-	if os.Getenv(RaceEnv) == "1" {
+	if race() {
 		args = append(args, "-race")
 	}
 	args = append(args, daemonPkg)
@@ -91,6 +93,18 @@ func RemoveBuild() error {
 	built.dir, built.path = "", ""
 
 	return err
+}
+
+// race reports whether Build adds -race.
+func race() bool {
+	switch os.Getenv(RaceEnv) {
+	case "1":
+		return true
+	case "0":
+		return false
+	}
+
+	return raceBuild
 }
 
 // findGo returns the go command: the one on $PATH, else $GOROOT's.

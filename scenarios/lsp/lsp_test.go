@@ -201,7 +201,8 @@ func TestStartReportsEarlyExit(t *testing.T) {
 func TestStopAndKill(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "sleeper")
-	script := "#!/bin/sh\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done\n"
+	script := "#!/bin/sh\ntrap 'exit 0' TERM\necho trapped\n" +
+		"while :; do sleep 0.05; done\n"
 	must(t, os.WriteFile(bin, []byte(script), 0o755))
 	d := &Daemon{Name: "t", LogPath: filepath.Join(dir, "log"),
 		proc: &process{path: bin, logPath: filepath.Join(dir, "log")}}
@@ -211,6 +212,7 @@ func TestStopAndKill(t *testing.T) {
 	if !d.Running() || d.PID() == 0 {
 		t.Fatal("not running")
 	}
+	waitLog(t, d.LogPath, 1)
 	must(t, d.Stop(ctx))
 	if d.Running() {
 		t.Fatal("running after Stop")
@@ -274,5 +276,22 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitLog waits until the stand-in has said n times that its SIGTERM trap
+// is set.
+func waitLog(t *testing.T, path string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Count(string(b), "trapped") >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stand-in never set its trap:\n%s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
