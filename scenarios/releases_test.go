@@ -148,9 +148,13 @@ func unchanged(t *testing.T, c *Cast, h *held, state senderclient.State,
 	ctx := testCtx(t, time.Minute)
 	p, err := c.Wallet.Payment(ctx, h.p.ID)
 	must(t, err)
-	if p.State != state || p.UpdatedAt != h.p.UpdatedAt {
-		t.Fatalf("payment changed: %s at %v, was %s at %v", p.State,
-			p.UpdatedAt, h.p.State, h.p.UpdatedAt)
+	// UpdatedAt moves when bob marks a final hold resolved at lnd.
+	if p.State != state || p.State != h.p.State || p.Reason != h.p.Reason ||
+		p.Attempts != h.p.Attempts || p.IncomingExpiry != h.p.IncomingExpiry {
+
+		t.Fatalf("payment changed: %s (%q, %d attempts), was %s (%q, %d "+
+			"attempts)", p.State, p.Reason, p.Attempts, h.p.State,
+			h.p.Reason, h.p.Attempts)
 	}
 	alice := map[senderclient.State]lnd.PaymentStatus{
 		senderclient.StateHeld:     lnd.PaymentInFlight,
