@@ -1,0 +1,190 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynclsp/asynclsp/internal/lnd"
+	"github.com/asynclsp/asynclsp/onionmsg"
+	receiverclient "github.com/asynclsp/asynclsp/receiverlsp/client"
+	"github.com/asynclsp/asynclsp/scenarios/lsp"
+	"github.com/asynclsp/asynclsp/scenarios/regtest"
+	senderclient "github.com/asynclsp/asynclsp/senderlsp/client"
+	"github.com/lightningnetwork/lnd/lnwire"
+)
+
+// InvoiceLife is how long dave's invoices last: carol keeps only invoices
+// with more than a day left (receiver.mininvoicelife).
+const InvoiceLife = 7 * 24 * time.Hour
+
+// Launcher starts a daemon: lsp.Start for a program, lsp.StartT wrapped
+// for a test.
+type Launcher func(ctx context.Context, opts lsp.Options) (*lsp.Daemon, error)
+
+// Options shape a Cast.
+type Options struct {
+	// Bob and Carol are further settings of their daemons
+	// ("sender.hold-cltv-delta=400", see lsp.Options.Settings).
+	Bob, Carol []string
+
+	// Invoices is how many invoices dave uploads to carol; default 20.
+	Invoices int
+
+	// Webhooks runs a webhook receiver for dave's wallet and registers
+	// its URL with carol.
+	Webhooks bool
+}
+
+// Cast is the cast of DESIGN.md on a regtest network: bob's asynclspd
+// (sender role, with the embedded NATS server), carol's (receiver role,
+// on bob's NATS), alice's wallet backend at bob and dave's at carol.
+type Cast struct {
+	Net        *regtest.Network
+	Bob, Carol *lsp.Daemon
+
+	// Wallet is alice's wallet backend: bob's sender API, with bob's
+	// admin token.
+	Wallet *senderclient.Client
+
+	// Dave is dave's wallet backend at carol, signing with dave's lnd.
+	Dave *receiverclient.Client
+
+	// DaveKey is dave's node key.
+	DaveKey onionmsg.NodeKey
+
+	// Hooks receives the webhooks carol sends dave's wallet (nil without
+	// Options.Webhooks).
+	Hooks *WebhookSink
+
+	// Uploaded is carol's answer to dave's invoices.
+	Uploaded *receiverclient.UploadResponse
+
+	// carolLinks counts carol's reconnections to bob's NATS server that
+	// RestartBob has seen.
+	carolLinks float64
+}
+
+// reconnectsMetric counts a daemon's reconnections to NATS.
+const reconnectsMetric = "asynclsp_bus_reconnects_total"
+
+// Assemble starts bob's and carol's daemons on net with start, registers
+// dave with carol and uploads his invoices (dave's lnd must be running).
+// On failure it stops what it started.
+func Assemble(ctx context.Context, net *regtest.Network, opts Options,
+	start Launcher) (_ *Cast, err error) {
+
+	if opts.Invoices == 0 {
+		opts.Invoices = 20
+	}
+	c := &Cast{Net: net}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.Close(context.Background()))
+		}
+	}()
+
+	c.Bob, err = start(ctx, lsp.Options{
+		Node: net.Bob, Roles: []string{lsp.RoleSender},
+		Settings: opts.Bob,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Carol, err = start(ctx, lsp.Options{
+		Node: net.Carol, Roles: []string{lsp.RoleReceiver},
+		NATSURL: c.Bob.NATSURL, CreateStream: true, Settings: opts.Carol,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c.Wallet, err = c.Bob.SenderClient(); err != nil {
+		return nil, err
+	}
+
+	if c.DaveKey, err = onionmsg.NewNodeKey(net.Dave.PubKey[:]); err != nil {
+		return nil, err
+	}
+	c.Dave, err = c.Carol.ReceiverClient(c.DaveKey, net.Dave.Client)
+	if err != nil {
+		return nil, err
+	}
+	hook := ""
+	if opts.Webhooks {
+		if c.Hooks, err = StartWebhookSink(c.Carol.NodeKey); err != nil {
+			return nil, err
+		}
+		hook = c.Hooks.URL
+	}
+	if _, err := c.Dave.Register(ctx, hook); err != nil {
+		return nil, fmt.Errorf("dave registers with carol: %w", err)
+	}
+	c.Uploaded, err = c.Dave.Refill(ctx, InvoiceMaker{net.Dave.Client},
+		opts.Invoices, 0, InvoiceLife, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dave uploads invoices: %w", err)
+	}
+	if c.Uploaded.Accepted != opts.Invoices {
+		return nil, fmt.Errorf("carol accepted %d of dave's %d invoices: %+v",
+			c.Uploaded.Accepted, opts.Invoices, c.Uploaded.Results)
+	}
+
+	return c, nil
+}
+
+// Close stops the webhook receiver and both daemons (SIGTERM), carol first.
+// It is safe to call more than once.
+func (c *Cast) Close(ctx context.Context) error {
+	var errs []error
+	if c.Hooks != nil {
+		errs = append(errs, c.Hooks.Close(ctx))
+	}
+	for _, d := range []*lsp.Daemon{c.Carol, c.Bob} {
+		if d != nil {
+			errs = append(errs, d.Stop(ctx))
+		}
+	}
+
+	return errors.Join(errs...)
+}
+
+// InvoiceMaker makes dave's invoices on his own lnd: private, so each
+// carries a route hint over his private channel with carol.
+type InvoiceMaker struct {
+	Client *lnd.Client
+}
+
+// MakeInvoice implements receiverclient.InvoiceMaker.
+func (m InvoiceMaker) MakeInvoice(ctx context.Context,
+	amount lnwire.MilliSatoshi, expiry time.Duration) (string, error) {
+
+	inv, err := m.Client.AddInvoice(ctx, lnd.InvoiceRequest{
+		ValueMsat: amount, Expiry: expiry, Private: true,
+		Memo: "asynclsp scenarios",
+	})
+
+	return inv.PaymentRequest, err
+}
+
+// RestartBob starts bob's daemon again after Bob.Stop or Bob.Kill, and
+// waits until carol is connected to its NATS server again (bob's embedded
+// server went down with it), so that carol answers and relays again.
+func (c *Cast) RestartBob(ctx context.Context) error {
+	if err := c.Bob.Restart(ctx); err != nil {
+		return err
+	}
+	err := poll(ctx, "carol back on bob's NATS", func(ctx context.Context) (bool, error) {
+		n, err := c.Carol.Metric(ctx, reconnectsMetric)
+		if err != nil || n <= c.carolLinks {
+			return false, err
+		}
+		c.carolLinks = n
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+
+	return c.Carol.WaitReady(ctx)
+}

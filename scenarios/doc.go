@@ -1,0 +1,14 @@
+// Package scenarios proves asynclsp on a real Lightning network: btcd and
+// four lnd nodes on regtest (package regtest), asynclspd for bob in the
+// sender role and for carol in the receiver role (package lsp), and the two
+// wallet backends of DESIGN.md, alice's at bob and dave's at carol, through
+// the Go clients wallets use.
+//
+// A Cast is that whole cast, assembled on a running network; its methods
+// are the steps of an async payment (Create, AlicePays, WaitState,
+// WaitItem, Release) and what checks them (Balances, WaitNoPendingHTLCs).
+// The tests of this package are the failure scenarios of issue 8, each
+// against the real daemons and lnd; package demo tells the happy path as a
+// story (make demo) and measures release-to-settle against a direct payment
+// (Measure).
+package scenarios

@@ -1,0 +1,86 @@
+package lsp
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Metric returns the sum of the daemon's Prometheus series called name
+// whose labels include every pair in labels ("verdict", "rejected", ...).
+// A series that does not exist yet counts 0, as a counter never
+// incremented is not exported.
+func (d *Daemon) Metric(ctx context.Context, name string,
+	labels ...string) (float64, error) {
+
+	if len(labels)%2 != 0 {
+		return 0, fmt.Errorf("metric %s: labels must be pairs", name)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		d.OpsURL+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("asynclspd %s: metrics: %w", d.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("asynclspd %s: metrics: %s", d.Name,
+			resp.Status)
+	}
+
+	var want []string
+	for i := 0; i < len(labels); i += 2 {
+		want = append(want, fmt.Sprintf("%s=%q", labels[i], labels[i+1]))
+	}
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		series, value, ok := parseSample(sc.Text())
+		if !ok || !matches(series, name, want) {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric %s: %q: %w", name, value, err)
+		}
+		sum += v
+	}
+
+	return sum, sc.Err()
+}
+
+// parseSample splits a line of the text exposition format into the series
+// ("name{labels}") and its value; comments and blank lines are not samples.
+func parseSample(line string) (series, value string, ok bool) {
+	if line == "" || strings.HasPrefix(line, "#") {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(line, ' ')
+	if i < 0 {
+		return "", "", false
+	}
+
+	return line[:i], line[i+1:], true
+}
+
+// matches reports whether series is name with every label in want.
+func matches(series, name string, want []string) bool {
+	rest, ok := strings.CutPrefix(series, name)
+	if !ok || (rest != "" && rest[0] != '{') {
+		return false
+	}
+	for _, w := range want {
+		if !strings.Contains(rest, w) {
+			return false
+		}
+	}
+
+	return true
+}

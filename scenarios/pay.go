@@ -1,0 +1,205 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/asynclsp/asynclsp/internal/lnd"
+	"github.com/asynclsp/asynclsp/onionmsg"
+	receiverclient "github.com/asynclsp/asynclsp/receiverlsp/client"
+	senderclient "github.com/asynclsp/asynclsp/senderlsp/client"
+	"github.com/lightningnetwork/lnd/lntypes"
+	"github.com/lightningnetwork/lnd/lnwire"
+)
+
+// PollInterval is how often the steps look again while they wait.
+const PollInterval = 20 * time.Millisecond
+
+// ReleaseTTL is how long dave's releases are valid.
+const ReleaseTTL = 10 * time.Minute
+
+// ErrWrongState: a payment reached a final state other than the one waited
+// for.
+var ErrWrongState = errors.New("payment ended in another state")
+
+// Create has alice's wallet backend ask bob to pay dave amount (policy
+// "patient", "fast-fail", or "" for bob's default).
+func (c *Cast) Create(ctx context.Context, amount lnwire.MilliSatoshi,
+	policy string) (*senderclient.Payment, error) {
+
+	p, _, err := c.Wallet.CreatePayment(ctx, senderclient.CreatePaymentRequest{
+		ReceiverKey: c.DaveKey.String(),
+		ReceiverLSP: c.Carol.NodeKey.String(),
+		AmountMsat:  uint64(amount),
+		RetryPolicy: policy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create payment of %d msat: %w", amount, err)
+	}
+
+	return p, nil
+}
+
+// AlicePays has alice's lnd pay the hold invoice of p, in shards of at
+// most maxShard (0: as lnd likes), and follows the payment.
+func (c *Cast) AlicePays(ctx context.Context, p *senderclient.Payment,
+	maxShard lnwire.MilliSatoshi) (*PaymentWatch, error) {
+
+	started := time.Now()
+	sub, err := c.Net.Alice.Client.SendPayment(ctx, lnd.SendPaymentRequest{
+		Invoice:          p.HoldInvoice,
+		MaxShardSizeMsat: maxShard,
+		Timeout:          time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("alice pays the hold invoice: %w", err)
+	}
+
+	return WatchPayment(sub, started), nil
+}
+
+// Hash returns a payment's hash.
+func Hash(p *senderclient.Payment) (lntypes.Hash, error) {
+	return lntypes.MakeHashFromStr(p.PaymentHash)
+}
+
+// WaitState polls bob's API until payment id is in state want, and returns
+// it. It fails with ErrWrongState as soon as the payment is final in
+// another state.
+func (c *Cast) WaitState(ctx context.Context, id string,
+	want senderclient.State) (*senderclient.Payment, error) {
+
+	return c.WaitPayment(ctx, id, string(want),
+		func(p *senderclient.Payment) (bool, error) {
+			switch {
+			case p.State == want:
+				return true, nil
+			case p.State.Final():
+				return false, fmt.Errorf("%w: %s (%s), want %s",
+					ErrWrongState, p.State, p.Reason, want)
+			}
+
+			return false, nil
+		})
+}
+
+// WaitPayment polls bob's API until cond holds for payment id (what names
+// it in errors), and returns the payment as it was then.
+func (c *Cast) WaitPayment(ctx context.Context, id, what string,
+	cond func(*senderclient.Payment) (bool, error)) (*senderclient.Payment, error) {
+
+	var last *senderclient.Payment
+	err := poll(ctx, "payment "+id+" "+what, func(ctx context.Context) (bool, error) {
+		p, err := c.Wallet.Payment(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		last = p
+		return cond(p)
+	})
+
+	return last, err
+}
+
+// WaitItem waits until dave's mailbox at carol lists the held payment with
+// hash, and returns it.
+func (c *Cast) WaitItem(ctx context.Context,
+	hash lntypes.Hash) (*receiverclient.Item, error) {
+
+	var item *receiverclient.Item
+	err := poll(ctx, "dave's mailbox item "+hash.String(), func(ctx context.Context) (bool, error) {
+		items, err := c.Dave.Mailbox(ctx)
+		if err != nil {
+			return false, err
+		}
+		i := slices.IndexFunc(items, func(it receiverclient.Item) bool {
+			return lntypes.Hash(it.PaymentHash) == hash
+		})
+		if i < 0 {
+			return false, nil
+		}
+		item = &items[i]
+		return true, nil
+	})
+
+	return item, err
+}
+
+// SignRelease has dave's lnd sign a release of it valid for ReleaseTTL, and
+// returns its hex as a wallet posts it.
+func (c *Cast) SignRelease(ctx context.Context,
+	it *receiverclient.Item) (string, error) {
+
+	return SignReleaseWith(ctx, it, c.Net.Dave.Client)
+}
+
+// SignReleaseWith signs a release of it with signer, which need not hold
+// dave's key (a forgery).
+func SignReleaseWith(ctx context.Context, it *receiverclient.Item,
+	signer onionmsg.Signer) (string, error) {
+
+	rel := onionmsg.NewRelease(it.Held(), time.Now(), ReleaseTTL)
+	if err := rel.Sign(ctx, signer); err != nil {
+		return "", err
+	}
+	raw, err := rel.Encode()
+	if err != nil {
+		return "", err
+	}
+
+	return fmt.Sprintf("%x", raw), nil
+}
+
+// poll calls check until it reports true or an error, or ctx ends; the
+// error then names what was awaited and why it was not there yet.
+func poll(ctx context.Context, what string,
+	check func(context.Context) (bool, error)) error {
+
+	ticker := time.NewTicker(PollInterval)
+	defer ticker.Stop()
+	var last error
+	for {
+		ok, err := check(ctx)
+		switch {
+		case ok:
+			return nil
+		case errors.Is(err, ErrWrongState):
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		case err != nil:
+			last = err
+		}
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("waiting for %s: %w (last: %w)",
+					what, ctx.Err(), last)
+			}
+
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		}
+	}
+}
+
+// BobsPayment returns bob's lnd's outbound payment for hash as it is now:
+// its status, fee and parts.
+func (c *Cast) BobsPayment(ctx context.Context, hash lntypes.Hash) (lnd.Payment, error) {
+	sub, err := c.Net.Bob.Client.TrackPayment(ctx, hash)
+	if err != nil {
+		return lnd.Payment{}, fmt.Errorf("bob's payment %s: %w", hash, err)
+	}
+	defer sub.Close()
+	select {
+	case p, ok := <-sub.Updates():
+		if !ok {
+			return lnd.Payment{}, fmt.Errorf("bob's payment %s: %w", hash,
+				sub.Err())
+		}
+		return p, nil
+	case <-ctx.Done():
+		return lnd.Payment{}, ctx.Err()
+	}
+}
