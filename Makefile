@@ -20,6 +20,8 @@ BIN := $(CURDIR)/bin
 PKGS := ./...
 BENCH_COUNT ?= 6
 FUZZTIME ?= 60s
+# DEMO_FLAGS go to the demo, e.g. make demo DEMO_FLAGS="-measure-only -pairs 40".
+DEMO_FLAGS ?=
 
 .PHONY: all build regtest-bin test test-short bench fuzz demo regtest-up \
 	regtest-down lint fmt tidy clean
@@ -66,7 +68,7 @@ fuzz:
 
 ## demo: an async payment end to end on a real regtest network
 demo: regtest-bin
-	$(GO) run ./scenarios/cmd/demo
+	$(GO) run ./scenarios/cmd/demo $(DEMO_FLAGS)
 
 ## regtest-up: start a regtest network to explore by hand (prints lncli lines)
 regtest-up: regtest-bin
