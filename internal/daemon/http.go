@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
 	"github.com/asynclsp/asynclsp/senderlsp"
+	"github.com/lightningnetwork/lnd/clock"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -91,6 +93,8 @@ func (d *daemon) apiServer() (*server, error) {
 	if d.receiver != nil {
 		mux.Handle("/v1/", d.receiver.Handler())
 	}
+	mux.Handle("/v1/admin/", newAdminAPI(d.store, d.adminDB, d.info(),
+		clock.NewDefaultClock(), d.log))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
@@ -115,6 +119,17 @@ func (d *daemon) apiServer() (*server, error) {
 		s.srv.RegisterOnShutdown(senderAPI.Close)
 	}
 	return s, nil
+}
+
+// info is who the daemon is, for GET /v1/admin/info.
+func (d *daemon) info() adminclient.Info {
+	nats := "external"
+	if d.nats != nil {
+		nats = "embedded"
+	}
+	pub := d.lnd.PubKey()
+	return adminclient.Info{Version: Version, NodeKey: pub.String(),
+		Network: d.cfg.Network, Roles: d.cfg.Roles, NATS: nats}
 }
 
 // opsHandler serves /healthz (the process is up), /readyz (every part is
