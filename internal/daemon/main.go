@@ -13,7 +13,7 @@ import (
 // Main is asynclspd's main: it loads the configuration, runs the daemon
 // until SIGINT or SIGTERM, and returns the exit code.
 func Main(args []string) int {
-	cfg, err := LoadConfig(args)
+	cfg, err := LoadConfig(args, os.Stdout)
 	switch {
 	case errors.Is(err, ErrHelp):
 		return 0

@@ -120,7 +120,8 @@ func (d *daemon) open(ctx context.Context) error {
 		return fmt.Errorf("NATS: %w", err)
 	}
 	if d.nats != nil || cfg.NATS.CreateStream {
-		if err := d.conn.EnsureStream(ctx, bus.StreamConfig{}); err != nil {
+		sc := bus.StreamConfig{Replicas: cfg.NATS.StreamReplicas}
+		if err := d.conn.EnsureStream(ctx, sc); err != nil {
 			return fmt.Errorf("NATS inbound stream: %w", err)
 		}
 	}
