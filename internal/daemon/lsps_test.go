@@ -70,6 +70,10 @@ type envOptions struct {
 	// ackWait is the bus's AckWait: how soon a message in flight to a
 	// lost server is redelivered.
 	ackWait time.Duration
+
+	// seeds, if set, are the NKey seed files bob and carol connect with;
+	// their streams are then provisioned by the server's operator.
+	seeds map[int]string
 }
 
 func newLSPEnv(t *testing.T, o envOptions) *lspEnv {
@@ -146,18 +150,21 @@ func (e *lspEnv) startLSP(index int, o envOptions, role func(*lsp)) *lsp {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	l.conn, err = bus.Connect(cctx, bus.ClientConfig{URLs: o.urls, NodeKey: bus.NodeKey(key),
-		Metrics: metrics, Logger: testkit.Quiet(), ReconnectWait: 50 * time.Millisecond,
-		AckWait: o.ackWait, Backoff: func(uint64) time.Duration { return 100 * time.Millisecond }})
+		NKeySeedFile: o.seeds[index], Metrics: metrics, Logger: testkit.Quiet(),
+		ReconnectWait: 50 * time.Millisecond, AckWait: o.ackWait,
+		Backoff: func(uint64) time.Duration { return 100 * time.Millisecond }})
 	if err != nil {
 		t.Fatalf("connect %s: %v", key, err)
 	}
 	t.Cleanup(func() { l.conn.Close() })
-	// A cluster answers stream requests once it has elected a leader.
-	eventually(t, 30*time.Second, "inbound stream of "+key.String()[:8], func() error {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		return l.conn.EnsureStream(sctx, bus.StreamConfig{Replicas: o.replicas})
-	})
+	if o.seeds == nil {
+		// A cluster answers stream requests once it has elected a leader.
+		eventually(t, 30*time.Second, "inbound stream of "+key.String()[:8], func() error {
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			return l.conn.EnsureStream(sctx, bus.StreamConfig{Replicas: o.replicas})
+		})
+	}
 	l.node, err = lspnet.New(lspnet.Config{Transport: l.conn,
 		Signer: onionmsg.NewPrivKeySigner(priv), Logger: testkit.Quiet()})
 	if err != nil {
