@@ -221,7 +221,7 @@ func (d *daemon) ensureAdminToken(ctx context.Context) error {
 		if err == nil && tok.Role == holdstore.RoleAdmin {
 			return nil
 		}
-		d.log.Warn("admin token file is not a valid admin token; making a new one", "file", path)
+		d.own.Warn("admin token file is not a valid admin token; making a new one", "file", path)
 	}
 	plain, _, err := d.store.CreateToken(ctx, "admin", holdstore.RoleAdmin)
 	if err != nil {
@@ -234,6 +234,6 @@ func (d *daemon) ensureAdminToken(ctx context.Context) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
-	d.log.Info("admin token written", "file", path)
+	d.own.Info("admin token written", "file", path)
 	return nil
 }

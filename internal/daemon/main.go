@@ -28,10 +28,10 @@ func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := Run(ctx, cfg, log); err != nil {
-		log.Error("asynclspd stopped", "err", err)
+		log.Error("asynclspd stopped", "component", "asynclspd", "err", err)
 		return 1
 	}
-	log.Info("asynclspd stopped")
+	log.Info("asynclspd stopped", "component", "asynclspd")
 	return 0
 }
 
