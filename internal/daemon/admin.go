@@ -185,18 +185,15 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+		// Anything but the end of the body after the object is an error.
+		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+			return nil
+		} else if err == nil {
 			err = errors.New("data after the JSON object")
-			var tooBig *http.MaxBytesError
-			if errors.As(terr, &tooBig) {
-				err = terr
-			}
 		}
 	}
 	var tooBig *http.MaxBytesError
 	switch {
-	case err == nil:
-		return nil
 	case errors.As(err, &tooBig):
 		return fmt.Errorf("%w: the body is over %d bytes", errTooLarge, tooBig.Limit)
 	case errors.Is(err, io.EOF):
