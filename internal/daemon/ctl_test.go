@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -291,4 +295,26 @@ func hasRow(table string, cols ...string) bool {
 		}
 	}
 	return false
+}
+
+// --tlscert: asyncctl speaks HTTPS to an API whose certificate it is given,
+// and refuses one it is not.
+func TestAsyncctlTLS(t *testing.T) {
+	e := newAdminEnv(t)
+	srv := httptest.NewUnstartedServer(e.srv.Config.Handler)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes below
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	cert := filepath.Join(t.TempDir(), "tls.cert")
+	writeFile(t, cert, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE",
+		Bytes: srv.Certificate().Raw})))
+	addr := strings.TrimPrefix(srv.URL, "https://")
+
+	var info adminclient.Info
+	asyncctlJSON(t, &info, "--rpcserver="+addr, "--tlscert="+cert, "--token="+e.bearer, "getinfo")
+	if info.Version != Version {
+		t.Fatalf("getinfo over TLS: %+v", info)
+	}
+	asyncctlFails(t, "certificate", "--rpcserver=https://"+addr, "--token="+e.bearer, "getinfo")
+	asyncctlFails(t, "HTTP 400", "--rpcserver="+addr, "--token="+e.bearer, "getinfo")
 }
