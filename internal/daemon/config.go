@@ -7,7 +7,6 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -107,15 +106,23 @@ func DefaultConfig() Config {
 	}
 }
 
-// ErrHelp: the help text was asked for; LoadConfig wrote it to its help
-// writer. Exit without error.
+// ErrHelp: --help was given; the error is a *HelpError with the text.
+// Exit without error.
 var ErrHelp = errors.New("help requested")
+
+// HelpError carries the help text --help asked for. It matches ErrHelp.
+type HelpError struct{ Text string }
+
+func (e *HelpError) Error() string { return ErrHelp.Error() }
+
+// Is makes errors.Is(err, ErrHelp) true.
+func (e *HelpError) Is(target error) bool { return target == ErrHelp }
 
 // LoadConfig reads the ini file, then the flags, then validates. The ini
 // file has lnd's layout: top-level options in [Application Options], each
 // group in its own section with namespaced names ([lnd] lnd.host=...).
-// --help writes the help text to help and returns ErrHelp.
-func LoadConfig(args []string, help io.Writer) (*Config, error) {
+// --help returns a *HelpError.
+func LoadConfig(args []string) (*Config, error) {
 	cfg := DefaultConfig()
 	// A first pass over the flags only to find the data dir and the
 	// config file.
@@ -146,8 +153,7 @@ func LoadConfig(args []string, help io.Writer) (*Config, error) {
 	rest, err := parser.ParseArgs(args)
 	var ferr *flags.Error
 	if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
-		fmt.Fprintln(help, ferr.Message)
-		return nil, ErrHelp
+		return nil, &HelpError{Text: ferr.Message}
 	}
 	if err != nil {
 		return nil, err

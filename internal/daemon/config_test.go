@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -43,7 +42,7 @@ func writeFile(t *testing.T, path, content string) {
 // With no file and no flags, the defaults are what one machine wants.
 func TestLoadConfigDefaults(t *testing.T) {
 	home := fakeHome(t)
-	cfg, err := LoadConfig(nil, nil)
+	cfg, err := LoadConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +73,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 
 	// The default macaroon is the configured network's.
-	cfg, err = LoadConfig([]string{"--network=regtest"}, nil)
+	cfg, err = LoadConfig([]string{"--network=regtest"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +110,7 @@ sender.quick-retry=2s
 sender.quick-retry=4s
 `)
 	cfg, err := LoadConfig([]string{"--datadir=" + dir, "--api.listen=127.0.0.1:9001",
-		"--nats.url=nats://127.0.0.1:4225", "--sender.quick-retry=3s"}, nil)
+		"--nats.url=nats://127.0.0.1:4225", "--sender.quick-retry=3s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +134,7 @@ sender.quick-retry=4s
 	// --configfile names another file; the data dir's is then not read.
 	other := filepath.Join(t.TempDir(), "other.conf")
 	writeFile(t, other, "[Application Options]\nloglevel=warn\n")
-	cfg, err = LoadConfig([]string{"--datadir=" + dir, "--configfile=" + other}, nil)
+	cfg, err = LoadConfig([]string{"--datadir=" + dir, "--configfile=" + other})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +200,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			if tc.name == "datadir" {
 				args = tc.args
 			}
-			_, err := LoadConfig(args, nil)
+			_, err := LoadConfig(args)
 			if err == nil {
 				t.Fatalf("LoadConfig(%q) passed", args)
 			}
@@ -215,24 +214,24 @@ func TestLoadConfigErrors(t *testing.T) {
 
 	// A role's options are checked only when the daemon runs the role.
 	if _, err := LoadConfig([]string{"--datadir=" + t.TempDir(), "--role=sender",
-		"--receiver.maxstock=0"}, nil); err != nil {
+		"--receiver.maxstock=0"}); err != nil {
 		t.Errorf("a receiver option with only the sender role: %v", err)
 	}
 }
 
 func TestLoadConfigHelp(t *testing.T) {
 	fakeHome(t)
-	var out bytes.Buffer
-	_, err := LoadConfig([]string{"--help"}, &out)
-	if !errors.Is(err, ErrHelp) {
+	_, err := LoadConfig([]string{"--help"})
+	var help *HelpError
+	if !errors.Is(err, ErrHelp) || !errors.As(err, &help) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, want := range []string{"asynclspd", "--lnd.host", "--nats.url", "--sender.fee-ppm", "--receiver.maxstock"} {
-		if !strings.Contains(out.String(), want) {
+		if !strings.Contains(help.Text, want) {
 			t.Errorf("help does not mention %s", want)
 		}
 	}
-	cfg, err := LoadConfig([]string{"--version", "--lnd.host="}, nil)
+	cfg, err := LoadConfig([]string{"--version", "--lnd.host="})
 	if err != nil || !cfg.ShowVersion {
 		t.Fatalf("--version: %+v, %v", cfg, err)
 	}

@@ -13,9 +13,11 @@ import (
 // Main is asynclspd's main: it loads the configuration, runs the daemon
 // until SIGINT or SIGTERM, and returns the exit code.
 func Main(args []string) int {
-	cfg, err := LoadConfig(args, os.Stdout)
+	cfg, err := LoadConfig(args)
+	var help *HelpError
 	switch {
-	case errors.Is(err, ErrHelp):
+	case errors.As(err, &help):
+		fmt.Println(help.Text)
 		return 0
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "asynclspd: configuration: %v\n", err)
