@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,7 +52,7 @@ type Config struct {
 type LndConfig struct {
 	Host         string `long:"host" description:"lnd's gRPC address"`
 	TLSCertPath  string `long:"tlscertpath" description:"lnd's TLS certificate"`
-	MacaroonPath string `long:"macaroonpath" description:"lnd's admin macaroon"`
+	MacaroonPath string `long:"macaroonpath" description:"lnd's admin macaroon (default: ~/.lnd/data/chain/bitcoin/<network>/admin.macaroon)"`
 }
 
 // APIConfig is the HTTP API for wallet backends and the operator.
@@ -77,6 +78,7 @@ type NATSConfig struct {
 	KeyFile        string   `long:"keyfile" description:"Client key for NATS (mutual TLS)"`
 	AllowPlainText bool     `long:"allowplaintext" description:"Allow a NATS connection without TLS to a non-loopback server"`
 	CreateStream   bool     `long:"createstream" description:"Create this LSP's inbound stream (the embedded server always does; on a shared server the operator may provision it)"`
+	StreamReplicas int      `long:"streamreplicas" description:"Replicas of the inbound stream this daemon creates: 1 on one server, 3 on a JetStream cluster"`
 }
 
 // DefaultConfig is what one machine wants.
@@ -93,21 +95,33 @@ func DefaultConfig() Config {
 		Lnd: LndConfig{
 			Host:        "localhost:10009",
 			TLSCertPath: filepath.Join(lndDir, "tls.cert"),
-			MacaroonPath: filepath.Join(lndDir, "data", "chain", "bitcoin",
-				"mainnet", "admin.macaroon"),
+			// Empty: lnd's admin.macaroon of the configured network.
+			MacaroonPath: "",
 		},
 		API:      APIConfig{Listen: "127.0.0.1:8270"},
 		Ops:      OpsConfig{Listen: "127.0.0.1:8271"},
-		NATS:     NATSConfig{EmbeddedListen: "127.0.0.1:4222"},
+		NATS:     NATSConfig{EmbeddedListen: "127.0.0.1:4222", StreamReplicas: 1},
 		Sender:   senderlsp.DefaultConfig(),
 		Receiver: receiverlsp.DefaultOptions(),
 	}
 }
 
-// ErrHelp: the help text was printed; exit without error.
+// ErrHelp: --help was given; the error is a *HelpError with the text.
+// Exit without error.
 var ErrHelp = errors.New("help requested")
 
-// LoadConfig reads the ini file, then the flags, then validates.
+// HelpError carries the help text --help asked for. It matches ErrHelp.
+type HelpError struct{ Text string }
+
+func (e *HelpError) Error() string { return ErrHelp.Error() }
+
+// Is makes errors.Is(err, ErrHelp) true.
+func (e *HelpError) Is(target error) bool { return target == ErrHelp }
+
+// LoadConfig reads the ini file, then the flags, then validates. The ini
+// file has lnd's layout: top-level options in [Application Options], each
+// group in its own section with namespaced names ([lnd] lnd.host=...).
+// --help returns a *HelpError.
 func LoadConfig(args []string) (*Config, error) {
 	cfg := DefaultConfig()
 	// A first pass over the flags only to find the data dir and the
@@ -123,20 +137,34 @@ func LoadConfig(args []string) (*Config, error) {
 	if file == "" {
 		file = filepath.Join(pre.DataDir, "asynclspd.conf")
 	}
-	parser := flags.NewParser(&cfg, flags.Default)
+	parser := flags.NewParser(&cfg, flags.HelpFlag|flags.PassDoubleDash)
+	parser.Name = "asynclspd"
 	if _, err := os.Stat(file); err == nil {
 		if err := flags.NewIniParser(parser).ParseFile(file); err != nil {
-			return nil, fmt.Errorf("config file %s: %w", file, err)
+			var ierr *flags.IniError // names the file and the line
+			if errors.As(err, &ierr) {
+				return nil, fmt.Errorf("configfile: %w", err)
+			}
+			return nil, fmt.Errorf("configfile %s: %w", file, err)
 		}
 	} else if pre.ConfigFile != "" {
-		return nil, fmt.Errorf("config file %s: %w", file, err)
+		return nil, fmt.Errorf("configfile: %w", err)
 	}
-	if _, err := parser.ParseArgs(args); err != nil {
-		var ferr *flags.Error
-		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
-			return nil, ErrHelp
-		}
+	rest, err := parser.ParseArgs(args)
+	var ferr *flags.Error
+	if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
+		return nil, &HelpError{Text: ferr.Message}
+	}
+	if err != nil {
 		return nil, err
+	}
+	if len(rest) > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q: every setting is an --option", rest)
+	}
+	if cfg.Lnd.MacaroonPath == "" {
+		home, _ := os.UserHomeDir()
+		cfg.Lnd.MacaroonPath = filepath.Join(home, ".lnd", "data", "chain",
+			"bitcoin", cfg.Network, "admin.macaroon")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -175,6 +203,20 @@ func (c *Config) Validate() error {
 	if (c.API.TLSCert == "") != (c.API.TLSKey == "") {
 		bad("api.tlscert and api.tlskey: set both or neither")
 	}
+	files := []struct{ name, path string }{
+		{"api.tlscert", c.API.TLSCert}, {"api.tlskey", c.API.TLSKey},
+		{"nats.nkeyseedfile", c.NATS.NKeySeedFile}, {"nats.credsfile", c.NATS.CredsFile},
+		{"nats.cafile", c.NATS.CAFile}, {"nats.certfile", c.NATS.CertFile},
+		{"nats.keyfile", c.NATS.KeyFile},
+	}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			bad("%s: %v", f.name, err)
+		}
+	}
 	if c.Ops.Listen != "" {
 		if err := checkListen("ops.listen", c.Ops.Listen, true); err != nil {
 			errs = append(errs, err)
@@ -185,24 +227,53 @@ func (c *Config) Validate() error {
 		if err != nil || !isLoopback(host) {
 			bad("nats.embeddedlisten: %q must be a loopback host:port", c.NATS.EmbeddedListen)
 		}
+		if c.NATS.StreamReplicas != 1 {
+			bad("nats.streamreplicas: the embedded server keeps one replica; " +
+				"replicas need a JetStream cluster (nats.url)")
+		}
+	}
+	for _, raw := range c.NATS.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || u.Hostname() == "" || (u.Scheme != "nats" && u.Scheme != "tls") {
+			bad("nats.url: %q must be nats://host:port or tls://host:port", raw)
+		}
 	}
 	if c.NATS.NKeySeedFile != "" && c.NATS.CredsFile != "" {
 		bad("nats.nkeyseedfile and nats.credsfile: set at most one")
+	}
+	if (c.NATS.CertFile == "") != (c.NATS.KeyFile == "") {
+		bad("nats.certfile and nats.keyfile: set both or neither")
+	}
+	if c.NATS.StreamReplicas < 1 || c.NATS.StreamReplicas > 5 {
+		bad("nats.streamreplicas: %d must be from 1 to 5", c.NATS.StreamReplicas)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdowntimeout: must be positive")
 	}
 	if c.Has(RoleSender) {
-		if err := c.Sender.Validate(); err != nil {
-			bad("sender.*: %v", err)
-		}
+		errs = append(errs, namespaced("sender.", c.Sender.Validate())...)
 	}
 	if c.Has(RoleReceiver) {
-		if err := c.Receiver.Validate(); err != nil {
-			bad("receiver.*: %v", err)
-		}
+		errs = append(errs, namespaced("receiver.", c.Receiver.Validate())...)
 	}
 	return errors.Join(errs...)
+}
+
+// namespaced prefixes each of a role's validation errors, which start with
+// the option's own name, with the role's namespace: the flag's full name.
+func namespaced(ns string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	list := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		list = joined.Unwrap()
+	}
+	out := make([]error, len(list))
+	for i, e := range list {
+		out[i] = fmt.Errorf("%s%w", ns, e)
+	}
+	return out
 }
 
 // Has reports whether the daemon runs role.

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,7 +14,9 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
 	"github.com/asynclsp/asynclsp/senderlsp"
+	"github.com/lightningnetwork/lnd/clock"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -76,27 +77,21 @@ func (d *daemon) newServer(name, addr string, h http.Handler, tlsCfg *tls.Config
 	return s, nil
 }
 
-// apiServer serves both roles' APIs on one listener: the sender's wallet
-// API under /v1/payments and /v1/events, the receiver's under the rest of
-// /v1.
+// apiServer serves both roles' APIs and the admin API on one listener.
 func (d *daemon) apiServer() (*server, error) {
-	mux := http.NewServeMux()
-	var senderAPI *senderlsp.API
+	var (
+		senderAPI        *senderlsp.API
+		sender, receiver http.Handler // nil interfaces for roles not run
+	)
 	if d.sender != nil {
 		senderAPI = d.sender.APIHandler(senderlsp.APIConfig{Logger: d.log})
-		for _, p := range []string{"/v1/payments", "/v1/payments/", "/v1/events"} {
-			mux.Handle(p, senderAPI)
-		}
+		sender = senderAPI
 	}
 	if d.receiver != nil {
-		mux.Handle("/v1/", d.receiver.Handler())
+		receiver = d.receiver.Handler()
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{
-			"code": "not_found", "message": "no such endpoint: " + r.URL.Path}})
-	})
+	admin := newAdminAPI(d.store, d.adminDB, d.info(), clock.NewDefaultClock(), d.log)
+	mux := apiMux(sender, receiver, admin)
 	var tlsCfg *tls.Config
 	if d.cfg.API.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(d.cfg.API.TLSCert, d.cfg.API.TLSKey)
@@ -115,6 +110,41 @@ func (d *daemon) apiServer() (*server, error) {
 		s.srv.RegisterOnShutdown(senderAPI.Close)
 	}
 	return s, nil
+}
+
+// info is who the daemon is, for GET /v1/admin/info.
+func (d *daemon) info() adminclient.Info {
+	nats := "external"
+	if d.nats != nil {
+		nats = "embedded"
+	}
+	pub := d.lnd.PubKey()
+	return adminclient.Info{Version: Version, NodeKey: pub.String(),
+		Network: d.cfg.Network, Roles: d.cfg.Roles, NATS: nats}
+}
+
+// apiMux routes the daemon's API: the sender's wallet API under
+// /v1/payments and /v1/events, the admin API under /v1/admin, the
+// receiver's under the rest of /v1. A role the daemon does not run is
+// nil; its paths are then not found.
+func apiMux(sender, receiver, admin http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	if sender != nil {
+		for _, p := range []string{"/v1/payments", "/v1/payments/", "/v1/events"} {
+			mux.Handle(p, sender)
+		}
+	}
+	if receiver != nil {
+		mux.Handle("/v1/", receiver)
+	}
+	mux.Handle("/v1/admin/", admin)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var body adminclient.ErrorBody
+		body.Error.Code = adminclient.CodeNotFound
+		body.Error.Message = "no such endpoint: " + r.URL.Path
+		writeJSON(w, http.StatusNotFound, body)
+	})
+	return mux
 }
 
 // opsHandler serves /healthz (the process is up), /readyz (every part is
@@ -191,7 +221,7 @@ func (d *daemon) ensureAdminToken(ctx context.Context) error {
 		if err == nil && tok.Role == holdstore.RoleAdmin {
 			return nil
 		}
-		d.log.Warn("admin token file is not a valid admin token; making a new one", "file", path)
+		d.own.Warn("admin token file is not a valid admin token; making a new one", "file", path)
 	}
 	plain, _, err := d.store.CreateToken(ctx, "admin", holdstore.RoleAdmin)
 	if err != nil {
@@ -204,6 +234,6 @@ func (d *daemon) ensureAdminToken(ctx context.Context) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("admin token: %w", err)
 	}
-	d.log.Info("admin token written", "file", path)
+	d.own.Info("admin token written", "file", path)
 	return nil
 }

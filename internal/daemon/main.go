@@ -14,8 +14,10 @@ import (
 // until SIGINT or SIGTERM, and returns the exit code.
 func Main(args []string) int {
 	cfg, err := LoadConfig(args)
+	var help *HelpError
 	switch {
-	case errors.Is(err, ErrHelp):
+	case errors.As(err, &help):
+		fmt.Println(help.Text)
 		return 0
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "asynclspd: configuration: %v\n", err)
@@ -28,10 +30,10 @@ func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := Run(ctx, cfg, log); err != nil {
-		log.Error("asynclspd stopped", "err", err)
+		log.Error("asynclspd stopped", "component", "asynclspd", "err", err)
 		return 1
 	}
-	log.Info("asynclspd stopped")
+	log.Info("asynclspd stopped", "component", "asynclspd")
 	return 0
 }
 

@@ -29,10 +29,12 @@ const Version = "0.1.0"
 // daemon is one running asynclspd: what Run assembled, in start order.
 type daemon struct {
 	cfg *Config
-	log *slog.Logger
+	log *slog.Logger // handed to the parts, which add their component
+	own *slog.Logger // the daemon's own lines
 	reg *prometheus.Registry
 
 	store    *holdstore.Store
+	adminDB  *adminDB
 	lnd      *lnd.Client
 	nats     *bus.Server // nil with an external server
 	conn     *bus.Conn
@@ -48,7 +50,8 @@ type daemon struct {
 // (every commit), and closes the store last. It returns the first error
 // that stopped it, nil after a clean stop.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
-	d := &daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	d := &daemon{cfg: cfg, log: log, own: log.With("component", "asynclspd"),
+		reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() { err = errors.Join(err, d.close()) }()
@@ -73,6 +76,9 @@ func (d *daemon) open(ctx context.Context) error {
 	if err := d.ensureAdminToken(ctx); err != nil {
 		return err
 	}
+	if d.adminDB, err = openAdminDB(d.store.Path()); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
 
 	d.lnd, err = lnd.Connect(ctx, lnd.Config{
 		Host: cfg.Lnd.Host, TLSCertPath: cfg.Lnd.TLSCertPath,
@@ -86,7 +92,7 @@ func (d *daemon) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lnd node key: %w", err)
 	}
-	d.log.Info("connected to lnd", "node", self.String(), "host", cfg.Lnd.Host)
+	d.own.Info("connected to lnd", "node", self.String(), "host", cfg.Lnd.Host)
 
 	urls := cfg.NATS.URLs
 	if len(urls) == 0 {
@@ -99,7 +105,7 @@ func (d *daemon) open(ctx context.Context) error {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
 		urls = []string{d.nats.ClientURL()}
-		d.log.Info("embedded NATS running", "url", urls[0])
+		d.own.Info("embedded NATS running", "url", urls[0])
 	}
 	metrics, err := bus.NewMetrics(d.reg)
 	if err != nil {
@@ -116,7 +122,8 @@ func (d *daemon) open(ctx context.Context) error {
 		return fmt.Errorf("NATS: %w", err)
 	}
 	if d.nats != nil || cfg.NATS.CreateStream {
-		if err := d.conn.EnsureStream(ctx, bus.StreamConfig{}); err != nil {
+		sc := bus.StreamConfig{Replicas: cfg.NATS.StreamReplicas}
+		if err := d.conn.EnsureStream(ctx, sc); err != nil {
 			return fmt.Errorf("NATS inbound stream: %w", err)
 		}
 	}
@@ -184,16 +191,16 @@ func (d *daemon) serve(ctx context.Context) error {
 		run(s.name, s.serve)
 	}
 	d.ready.set(d.readyCheck)
-	d.log.Info("asynclspd running", "roles", d.cfg.Roles, "api", d.cfg.API.Listen,
+	d.own.Info("asynclspd running", "roles", d.cfg.Roles, "api", d.cfg.API.Listen,
 		"ops", d.cfg.Ops.Listen, "version", Version)
 
 	<-ctx.Done()
 	cause := context.Cause(ctx)
 	if errors.Is(cause, context.Canceled) {
 		cause = nil
-		d.log.Info("stopping: no new work; finishing what is in flight")
+		d.own.Info("stopping: no new work; finishing what is in flight")
 	} else {
-		d.log.Error("stopping after a failure", "err", cause)
+		d.own.Error("stopping after a failure", "err", cause)
 	}
 	d.ready.set(nil)
 
@@ -229,6 +236,9 @@ func (d *daemon) close() error {
 	}
 	if d.lnd != nil {
 		errs = append(errs, d.lnd.Close())
+	}
+	if d.adminDB != nil {
+		errs = append(errs, d.adminDB.Close())
 	}
 	if d.store != nil {
 		errs = append(errs, d.store.Close())
