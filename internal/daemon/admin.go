@@ -51,7 +51,6 @@ const adminBodyLimit = 4 << 10
 // own APIs do not show. Every request needs an admin token.
 type adminAPI struct {
 	store *holdstore.Store
-	db    *adminDB
 	info  adminclient.Info
 	clock clock.Clock
 	log   *slog.Logger
@@ -74,10 +73,10 @@ var adminRoutes = []adminRoute{
 	{http.MethodGet, "/v1/admin/stats", (*adminAPI).getStats},
 }
 
-func newAdminAPI(store *holdstore.Store, db *adminDB, info adminclient.Info,
+func newAdminAPI(store *holdstore.Store, info adminclient.Info,
 	clk clock.Clock, log *slog.Logger) *adminAPI {
 
-	a := &adminAPI{store: store, db: db, info: info, clock: clk,
+	a := &adminAPI{store: store, info: info, clock: clk,
 		log: log.With("component", "adminapi"), mux: http.NewServeMux()}
 	allowed := map[string][]string{}
 	for _, rt := range adminRoutes {

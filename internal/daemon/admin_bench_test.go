@@ -29,11 +29,6 @@ func benchAdmin(b *testing.B, receivers, items int) (*adminAPI, string, []route.
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	db, err := openAdminDB(store.Path())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
 	token, _, err := store.CreateToken(ctx, "operator", holdstore.RoleAdmin)
 	if err != nil {
 		b.Fatal(err)
@@ -79,7 +74,7 @@ func benchAdmin(b *testing.B, receivers, items int) (*adminAPI, string, []route.
 		}
 		clk.SetTime(clk.Now().Add(time.Second))
 	}
-	api := newAdminAPI(store, db, adminclient.Info{}, clk, testkit.Quiet())
+	api := newAdminAPI(store, adminclient.Info{}, clk, testkit.Quiet())
 	return api, token, keys
 }
 

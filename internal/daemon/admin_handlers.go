@@ -112,8 +112,8 @@ func (a *adminAPI) listReceivers(w http.ResponseWriter, r *http.Request, _ *hold
 	if err != nil {
 		return err
 	}
-	rows, next, err := a.db.receivers(r.Context(), a.clock.Now(), q.Get("cursor"), limit)
-	if errors.Is(err, errBadCursor) {
+	rows, next, err := a.store.ReceiverSummaries(r.Context(), a.clock.Now(), q.Get("cursor"), limit)
+	if errors.Is(err, holdstore.ErrInvalid) {
 		return fmt.Errorf("%w: %v", errInvalidRequest, err)
 	}
 	if err != nil {
@@ -140,7 +140,7 @@ func (a *adminAPI) listMailbox(w http.ResponseWriter, r *http.Request, _ *holdst
 	if err := onlyParams(q, "receiver", "state", "limit", "cursor"); err != nil {
 		return err
 	}
-	f := mailboxFilter{Cursor: q.Get("cursor")}
+	f := holdstore.MailboxFilter{Cursor: q.Get("cursor")}
 	var err error
 	if f.Limit, err = pageLimit(q); err != nil {
 		return err
@@ -161,8 +161,8 @@ func (a *adminAPI) listMailbox(w http.ResponseWriter, r *http.Request, _ *holdst
 		}
 		f.States = append(f.States, s)
 	}
-	rows, next, err := a.db.mailbox(r.Context(), f)
-	if errors.Is(err, errBadCursor) {
+	rows, next, err := a.store.MailboxEntries(r.Context(), f)
+	if errors.Is(err, holdstore.ErrInvalid) {
 		return fmt.Errorf("%w: %v", errInvalidRequest, err)
 	}
 	if err != nil {
@@ -199,7 +199,7 @@ func (a *adminAPI) getStats(w http.ResponseWriter, r *http.Request, _ *holdstore
 	if err != nil {
 		return err
 	}
-	totals, err := a.db.totals(ctx, a.clock.Now())
+	totals, err := a.store.ReceiverTotals(ctx, a.clock.Now())
 	if err != nil {
 		return err
 	}

@@ -46,13 +46,8 @@ func newAdminEnv(t *testing.T) *adminEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	db, err := openAdminDB(store.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	_, self := testkit.Key(10)
-	api := newAdminAPI(store, db, adminclient.Info{Version: Version,
+	api := newAdminAPI(store, adminclient.Info{Version: Version,
 		NodeKey: self.String(), Network: "regtest",
 		Roles: []string{RoleReceiver, RoleSender}, NATS: "embedded"},
 		clk, testkit.Quiet())

@@ -90,7 +90,7 @@ func (d *daemon) apiServer() (*server, error) {
 	if d.receiver != nil {
 		receiver = d.receiver.Handler()
 	}
-	admin := newAdminAPI(d.store, d.adminDB, d.info(), clock.NewDefaultClock(), d.log)
+	admin := newAdminAPI(d.store, d.info(), clock.NewDefaultClock(), d.log)
 	mux := apiMux(sender, receiver, admin)
 	var tlsCfg *tls.Config
 	if d.cfg.API.TLSCert != "" {

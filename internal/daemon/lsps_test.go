@@ -172,11 +172,6 @@ func (e *lspEnv) startLSP(index int, o envOptions, role func(*lsp)) *lsp {
 	}
 	role(l)
 
-	db, err := openAdminDB(l.store.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	l.admin, _, err = l.store.CreateToken(ctx, "operator", holdstore.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +186,7 @@ func (e *lspEnv) startLSP(index int, o envOptions, role func(*lsp)) *lsp {
 	if l.receiver != nil {
 		receiver, roles = l.receiver.Handler(), append(roles, RoleReceiver)
 	}
-	admin := newAdminAPI(l.store, db, adminclient.Info{Version: Version,
+	admin := newAdminAPI(l.store, adminclient.Info{Version: Version,
 		NodeKey: key.String(), Network: "regtest", Roles: roles, NATS: "external"},
 		clock.NewDefaultClock(), testkit.Quiet())
 	l.api = httptest.NewServer(apiMux(sender, receiver, admin))

@@ -34,7 +34,6 @@ type daemon struct {
 	reg *prometheus.Registry
 
 	store    *holdstore.Store
-	adminDB  *adminDB
 	lnd      *lnd.Client
 	nats     *bus.Server // nil with an external server
 	conn     *bus.Conn
@@ -75,9 +74,6 @@ func (d *daemon) open(ctx context.Context) error {
 	}
 	if err := d.ensureAdminToken(ctx); err != nil {
 		return err
-	}
-	if d.adminDB, err = openAdminDB(d.store.Path()); err != nil {
-		return fmt.Errorf("database: %w", err)
 	}
 
 	d.lnd, err = lnd.Connect(ctx, lnd.Config{
@@ -236,9 +232,6 @@ func (d *daemon) close() error {
 	}
 	if d.lnd != nil {
 		errs = append(errs, d.lnd.Close())
-	}
-	if d.adminDB != nil {
-		errs = append(errs, d.adminDB.Close())
 	}
 	if d.store != nil {
 		errs = append(errs, d.store.Close())

@@ -1,54 +1,25 @@
-package daemon
+package holdstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/lightningnetwork/lnd/routing/route"
-	_ "modernc.org/sqlite" // the "sqlite" driver
 )
 
-// adminDB answers the admin API's questions about the receiver role's
-// tables that holdstore has no read method for: every receiver with its
-// counts, the mailbox across receivers, totals by state. It reads
-// holdstore's file through its own pool of query-only connections, which
-// WAL lets run beside the store's writer; it never writes.
-//
-// These statements read holdstore's schema (migration 0002) from outside
-// that package. The admin API's tests run each against a database written
-// by holdstore's own methods, so a migration that breaks them fails there.
-type adminDB struct {
-	db *sql.DB
-}
+// The operator's views of the receiver tables, across receivers: each
+// receiver with its counts, the mailbox a page at a time, totals by state.
+// They read through the store's pool, beside the writer.
 
-// openAdminDB opens path, a database holdstore has created and migrated.
-func openAdminDB(path string) (*adminDB, error) {
-	q := url.Values{}
-	q.Add("_pragma", "query_only(1)")
-	q.Add("_pragma", "busy_timeout(5000)")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("admin reads of %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(2)
-	db.SetMaxIdleConns(2)
-	return &adminDB{db: db}, nil
-}
+// errMalformedCursor: a cursor that no page of ours handed out.
+var errMalformedCursor = fmt.Errorf("%w: malformed cursor", ErrInvalid)
 
-func (a *adminDB) Close() error { return a.db.Close() }
-
-// errBadCursor: a cursor that no page of ours handed out.
-var errBadCursor = errors.New("cursor is malformed")
-
-// receiverRow is a receiver with its invoice and mailbox counts.
-type receiverRow struct {
+// ReceiverSummary is a receiver with its invoice and mailbox counts.
+type ReceiverSummary struct {
 	NodeKey                      route.Vertex
 	WebhookURL                   string
 	Available, Expired, Reserved int
@@ -70,29 +41,29 @@ const receiversQuery = `SELECT r.node_key, r.webhook_url, r.registered_at, r.upd
 		WHERE m.receiver_key = r.node_key AND m.state = 'pending')
 	FROM receivers r WHERE r.node_key > ?2 ORDER BY r.node_key LIMIT ?3`
 
-// receivers returns up to limit receivers whose node key sorts after the
+// ReceiverSummaries returns up to limit receivers whose node key sorts after the
 // cursor's, with their counts at now, and the cursor of the next page
 // (empty after the last).
-func (a *adminDB) receivers(ctx context.Context, now time.Time, cursor string, limit int) ([]receiverRow, string, error) {
+func (s *Store) ReceiverSummaries(ctx context.Context, now time.Time, cursor string, limit int) ([]ReceiverSummary, string, error) {
 	var after []byte
 	if cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(cursor)
 		if err != nil || len(b) != len(route.Vertex{}) {
-			return nil, "", errBadCursor
+			return nil, "", errMalformedCursor
 		}
 		after = b
 	} else {
 		after = []byte{}
 	}
-	rows, err := a.db.QueryContext(ctx, receiversQuery, now.UnixNano(), after, limit+1)
+	rows, err := s.db.QueryContext(ctx, receiversQuery, now.UnixNano(), after, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list receivers: %w", err)
 	}
 	defer rows.Close()
-	var out []receiverRow
+	var out []ReceiverSummary
 	for rows.Next() {
 		var (
-			r                receiverRow
+			r                ReceiverSummary
 			key              []byte
 			created, updated int64
 		)
@@ -115,16 +86,16 @@ func (a *adminDB) receivers(ctx context.Context, now time.Time, cursor string, l
 	return out, next, nil
 }
 
-// mailboxFilter selects mailbox items; zero fields match everything.
-type mailboxFilter struct {
+// MailboxFilter selects mailbox items; zero fields match everything.
+type MailboxFilter struct {
 	Receiver *route.Vertex
 	States   []string
 	Cursor   string
 	Limit    int
 }
 
-// mailboxRow is a mailbox item without its secrets.
-type mailboxRow struct {
+// MailboxEntry is a mailbox item without its secrets.
+type MailboxEntry struct {
 	SenderLSP, ReceiverKey route.Vertex
 	HoldID                 [16]byte
 	PaymentHash            [32]byte
@@ -144,10 +115,9 @@ const mailboxColumns = `sender_lsp, hold_id, receiver_key, payment_hash,
 	amount_msat, deadline_height, deadline_time, state, reason, version,
 	relayed, created_at, updated_at`
 
-// mailbox returns a page of items matching f, newest first, and the cursor
-// of the next page. Without a receiver it reads the table in created_at
-// order, which no index covers: fine for an operator's look, not a hot path.
-func (a *adminDB) mailbox(ctx context.Context, f mailboxFilter) ([]mailboxRow, string, error) {
+// MailboxEntries returns a page of mailbox items across receivers matching
+// f, newest first, without their secrets, and the cursor of the next page.
+func (s *Store) MailboxEntries(ctx context.Context, f MailboxFilter) ([]MailboxEntry, string, error) {
 	var (
 		where []string
 		args  []any
@@ -176,15 +146,15 @@ func (a *adminDB) mailbox(ctx context.Context, f mailboxFilter) ([]mailboxRow, s
 	}
 	q += " ORDER BY created_at DESC, sender_lsp DESC, hold_id DESC LIMIT ?"
 	args = append(args, f.Limit+1)
-	rows, err := a.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list mailbox: %w", err)
 	}
 	defer rows.Close()
-	var out []mailboxRow
+	var out []MailboxEntry
 	for rows.Next() {
 		var (
-			r                          mailboxRow
+			r                          MailboxEntry
 			lsp, hold, key, hash       []byte
 			deadline, created, updated int64
 			relayed                    int
@@ -224,22 +194,22 @@ func encodeMailboxCursor(created int64, lsp route.Vertex, hold [16]byte) string 
 func decodeMailboxCursor(c string) (created int64, lsp, hold []byte, err error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(b) != 8+33+16 {
-		return 0, nil, nil, errBadCursor
+		return 0, nil, nil, errMalformedCursor
 	}
 	return int64(binary.BigEndian.Uint64(b[:8])), b[8:41], b[41:], nil
 }
 
-// receiverTotals are the receiver role's counts across receivers.
-type receiverTotals struct {
+// ReceiverTotals are the receiver role's counts across receivers.
+type ReceiverTotals struct {
 	Receivers                    int
 	Available, Expired, Reserved int
 	MailboxByState               map[string]int
 }
 
-// totals counts receivers, invoices (at now) and mailbox items by state.
-func (a *adminDB) totals(ctx context.Context, now time.Time) (*receiverTotals, error) {
-	t := &receiverTotals{MailboxByState: map[string]int{}}
-	err := a.db.QueryRowContext(ctx, `SELECT
+// ReceiverTotals counts receivers, invoices (at now) and mailbox items by state.
+func (s *Store) ReceiverTotals(ctx context.Context, now time.Time) (*ReceiverTotals, error) {
+	t := &ReceiverTotals{MailboxByState: map[string]int{}}
+	err := s.db.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM receivers),
 		COALESCE(SUM(hold_id IS NULL AND expires_at > ?1), 0),
 		COALESCE(SUM(hold_id IS NULL AND expires_at <= ?1), 0),
@@ -249,7 +219,7 @@ func (a *adminDB) totals(ctx context.Context, now time.Time) (*receiverTotals, e
 	if err != nil {
 		return nil, fmt.Errorf("count invoices: %w", err)
 	}
-	rows, err := a.db.QueryContext(ctx,
+	rows, err := s.db.QueryContext(ctx,
 		"SELECT state, COUNT(*) FROM receiver_mailbox GROUP BY state")
 	if err != nil {
 		return nil, fmt.Errorf("count mailbox: %w", err)
