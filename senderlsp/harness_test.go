@@ -2,8 +2,10 @@ package senderlsp
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +40,10 @@ type harness struct {
 
 	m    *Manager
 	stop func()
+
+	// outcomesDown makes bob's hold_outcome sends fail, as if carol's
+	// stream were unreachable.
+	outcomesDown atomic.Bool
 
 	mu       sync.Mutex
 	held     map[onionmsg.HoldID]*onionmsg.HeldHTLCAvailable
@@ -132,7 +138,7 @@ func (h *harness) startBob() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(h.cfg, Deps{Store: store, Lnd: h.lnd, Net: h.bobNode,
+	m, err := New(h.cfg, Deps{Store: store, Lnd: h.lnd, Net: flakyNet{h.bobNode, &h.outcomesDown},
 		Clock: h.clock, Logger: testkit.Quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +163,19 @@ func (h *harness) startBob() {
 	case <-time.After(10 * time.Second):
 		t.Fatal("sender role did not start")
 	}
+}
+
+// flakyNet is bob's messenger, with hold_outcome sends that fail while down.
+type flakyNet struct {
+	*lspnet.Node
+	down *atomic.Bool
+}
+
+func (n flakyNet) Send(ctx context.Context, to onionmsg.NodeKey, m onionmsg.Message) error {
+	if _, ok := m.(*onionmsg.HoldOutcome); ok && n.down.Load() {
+		return errors.New("test: receiver LSP unreachable")
+	}
+	return n.Node.Send(ctx, to, m)
 }
 
 func (h *harness) restartBob() {

@@ -19,9 +19,7 @@ func (r *runner) awaitRelease(ctx context.Context) error {
 		// the hold and creating it, or a failed create): nothing was
 		// ever held, nothing needs canceling.
 		r.log.Warn("hold invoice unknown to lnd, canceling the hold")
-		tr := r.to(holdstore.StateCanceled, holdstore.ReasonInternal)
-		tr.Resolved = true
-		return r.apply(ctx, tr)
+		return r.cancelNow(ctx, holdstore.ReasonInternal)
 	}
 	if err != nil {
 		return err
@@ -72,10 +70,8 @@ func (r *runner) onInvoice(ctx context.Context, inv lnd.Invoice) error {
 
 	case lnd.InvoiceCanceled:
 		// lnd canceled it: unpaid past its expiry, or by hand. The
-		// sender's funds are already back.
-		tr := r.to(holdstore.StateCanceled, holdstore.ReasonHoldInvoiceCanceled)
-		tr.Resolved = true
-		return r.apply(ctx, tr)
+		// sender's funds are already back; canceling again is a no-op.
+		return r.cancelNow(ctx, holdstore.ReasonHoldInvoiceCanceled)
 
 	case lnd.InvoiceSettled:
 		// Only we settle, and only from SETTLED: someone else did.
@@ -127,13 +123,11 @@ func (r *runner) announce(ctx context.Context) {
 	})
 }
 
-// tell sends a hold_outcome to the receiver LSP, best effort: the outcome is
-// for the receiver's information, the hold's fate does not depend on it.
+// tell sends a hold_outcome to the receiver LSP, best effort: a release
+// accepted or refused is for the receiver's information (the final outcome
+// goes through tellFinal, which the hold waits for).
 func (r *runner) tell(status onionmsg.HoldStatus, reason holdstore.Reason) {
-	msg := &onionmsg.HoldOutcome{
-		HoldID: onionmsg.HoldID(r.fixed.id), PaymentHash: r.fixed.hash,
-		Status: status, Reason: string(reason),
-	}
+	msg := r.outcome(status, reason)
 	r.m.goOwned(func() {
 		ctx, cancel := context.WithTimeout(r.m.ctx, r.m.cfg.RequestTimeout)
 		defer cancel()
@@ -142,4 +136,11 @@ func (r *runner) tell(status onionmsg.HoldStatus, reason holdstore.Reason) {
 				"status", status, "err", err)
 		}
 	})
+}
+
+func (r *runner) outcome(status onionmsg.HoldStatus, reason holdstore.Reason) *onionmsg.HoldOutcome {
+	return &onionmsg.HoldOutcome{
+		HoldID: onionmsg.HoldID(r.fixed.id), PaymentHash: r.fixed.hash,
+		Status: status, Reason: string(reason),
+	}
 }

@@ -146,3 +146,52 @@ func TestRecoveryOfHoldWithoutInvoice(t *testing.T) {
 		return len(o) == 1 && o[0].Status == onionmsg.StatusCanceled
 	})
 }
+
+// The final outcome reaches the receiver LSP durably: while it cannot be
+// told, the hold stays unresolved (lnd already settled it), is retried,
+// and survives a restart; once it can be told, the hold is resolved.
+func TestFinalOutcomeIsToldDurably(t *testing.T) {
+	h := newHarness(t)
+	hold, msg := h.heldPayment()
+	h.outcomesDown.Store(true)
+	h.relay(h.releaseFor(msg, h.davePriv))
+	h.waitState(hold.ID, holdstore.StateSettled)
+	testkit.Eventually(t, 10*time.Second, "the invoice settled", func() bool {
+		return h.invoiceState(hold.PaymentHash) == "SETTLED"
+	})
+	h.advance(5 * time.Second) // a retry or two
+	if got := h.get(hold.ID); got.Resolved {
+		t.Fatal("resolved before the receiver LSP was told")
+	}
+	h.restartBob()
+	h.outcomesDown.Store(false)
+	testkit.Eventually(t, 10*time.Second, "resolved once told", func() bool {
+		h.advance(time.Second)
+		return h.get(hold.ID).Resolved
+	})
+	testkit.Eventually(t, 10*time.Second, "carol told settled", func() bool {
+		for _, o := range h.outcomesOf(hold.ID) {
+			if o.Status == onionmsg.StatusSettled {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// A receiver LSP gone for good does not keep a hold unresolved forever.
+func TestFinalOutcomeGivenUpAfterAnHour(t *testing.T) {
+	h := newHarness(t)
+	hold, _ := h.heldPayment()
+	h.outcomesDown.Store(true)
+	if err := h.m.Cancel(context.Background(), hold.ID, holdstore.ReasonCanceledBySender); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the invoice canceled", func() bool {
+		return h.invoiceState(hold.PaymentHash) == "CANCELED"
+	})
+	testkit.Eventually(t, 10*time.Second, "resolved after giving up", func() bool {
+		h.advance(10 * time.Minute)
+		return h.get(hold.ID).Resolved
+	})
+}

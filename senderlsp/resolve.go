@@ -3,6 +3,8 @@ package senderlsp
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/lnd"
@@ -43,7 +45,28 @@ func (r *runner) cancelInvoice(ctx context.Context) error {
 	return r.resolve(ctx)
 }
 
+// resolve tells the receiver LSP how the hold ended, durably (it is sent
+// again after a restart until it is stored there), then marks the hold
+// resolved. A receiver LSP unreachable for longer than finalOutcomeGiveUp is
+// given up on, loudly: its receiver's mailbox item expires by its deadline.
 func (r *runner) resolve(ctx context.Context) error {
+	status := onionmsg.StatusCanceled
+	if r.hold.State == holdstore.StateSettled {
+		status = onionmsg.StatusSettled
+	}
+	tctx, cancel := context.WithTimeout(ctx, r.m.cfg.RequestTimeout)
+	err := r.m.net.Send(tctx, r.fixed.receiverLSP, r.outcome(status, r.hold.Reason))
+	cancel()
+	if err != nil {
+		if r.tellingSince.IsZero() {
+			r.tellingSince = r.m.clock.Now()
+		}
+		if r.m.clock.Now().Sub(r.tellingSince) < finalOutcomeGiveUp {
+			return fmt.Errorf("telling the receiver LSP the outcome: %w", err)
+		}
+		r.log.Error("receiver LSP unreachable: giving up telling it the "+
+			"outcome", "since", r.tellingSince, "err", err)
+	}
 	if err := r.m.store.MarkResolved(ctx, r.fixed.id); err != nil {
 		return err
 	}
@@ -51,8 +74,11 @@ func (r *runner) resolve(ctx context.Context) error {
 	return nil
 }
 
-// finished reports a resolved hold: metrics, and the outcome to the
-// receiver LSP.
+// finalOutcomeGiveUp bounds how long a hold waits for its receiver LSP to
+// take the final outcome before it is resolved anyway.
+const finalOutcomeGiveUp = time.Hour
+
+// finished reports a resolved hold in the metrics.
 func (r *runner) finished() {
 	h := r.hold
 	now := r.m.clock.Now()
@@ -60,12 +86,7 @@ func (r *runner) finished() {
 	if !r.heldAt.IsZero() {
 		r.m.metrics.timeHeld(now.Sub(r.heldAt))
 	}
-	status := onionmsg.StatusCanceled
-	if h.State == holdstore.StateSettled {
-		status = onionmsg.StatusSettled
-		if !r.releasedAt.IsZero() {
-			r.m.metrics.releaseToSettle(now.Sub(r.releasedAt))
-		}
+	if h.State == holdstore.StateSettled && !r.releasedAt.IsZero() {
+		r.m.metrics.releaseToSettle(now.Sub(r.releasedAt))
 	}
-	r.tell(status, h.Reason)
 }

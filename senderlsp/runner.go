@@ -50,6 +50,10 @@ type runner struct {
 	stopAnnounce context.CancelFunc
 
 	heldAt, releasedAt time.Time
+
+	// tellingSince is when telling the receiver LSP the final outcome
+	// first failed.
+	tellingSince time.Time
 }
 
 // fixedHold is what a release is checked against.
