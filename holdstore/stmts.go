@@ -17,6 +17,11 @@ type writeStmts struct {
 	insertEvent *sql.Stmt
 }
 
+// insertEventsSQL appends one event; more rows follow for a path.
+const insertEventsSQL = `INSERT INTO hold_events
+		(hold_id, from_state, to_state, reason, final, at)
+		VALUES (?, ?, ?, ?, ?, ?)`
+
 // rankSQL is Reason.Rank as SQL over the stored failure_reason, built from the
 // same Reasons list, so the precedence has one definition.
 func rankSQL() string {
@@ -63,9 +68,7 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		WHERE id = ?11 AND state = ?12
 		AND (?13 IS NULL OR payment_hash = ?13)
 		RETURNING failure_reason`)
-	prep(&s.insertEvent, `INSERT INTO hold_events
-		(hold_id, from_state, to_state, reason, final, at)
-		VALUES (?, ?, ?, ?, ?, ?)`)
+	prep(&s.insertEvent, insertEventsSQL)
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("prepare: %w", err)

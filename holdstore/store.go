@@ -182,6 +182,7 @@ func dsn(cfg Config) string {
 		"synchronous(FULL)",
 		"foreign_keys(ON)",
 		"temp_store(MEMORY)",
+		"cache_size(-65536)",
 		fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()),
 	} {
 		q.Add("_pragma", p)

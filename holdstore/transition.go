@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/lightningnetwork/lnd/lntypes"
 	"github.com/lightningnetwork/lnd/lnwire"
@@ -129,6 +130,18 @@ type Result struct {
 	Err   error
 }
 
+// ApplyPath performs consecutive transitions of one hold in its own durable
+// commit (see Tx.ApplyPath).
+func (s *Store) ApplyPath(ctx context.Context, ts ...Transition) ([]Event, error) {
+	var evs []Event
+	err := s.Update(ctx, func(tx *Tx) error {
+		var err error
+		evs, err = tx.ApplyPath(ts...)
+		return err
+	})
+	return evs, err
+}
+
 // ApplyBatch performs many transitions in one commit, for callers that can
 // wait for a burst to be written together. Each transition succeeds or fails
 // on its own; the returned error is for the commit as a whole (then none of
@@ -162,32 +175,83 @@ func refusedCleanly(err error) bool {
 // succeeds, or fails with an error that is not one of the store's refusals
 // (then the transaction must be abandoned).
 func (tx *Tx) Apply(t Transition) (Event, error) {
-	if err := t.validate(); err != nil {
-		return Event{}, fmt.Errorf("hold %s: %w", t.ID, err)
+	evs, err := tx.ApplyPath(t)
+	if err != nil {
+		return Event{}, err
 	}
+	return evs[0], nil
+}
+
+// ApplyPath performs consecutive transitions of one hold (each step's To is
+// the next one's From) as one compare-and-set on the first step's From: one
+// UPDATE to the last state and one event per step, each with its own
+// sequence number. A release is HELD -> RELEASED -> FORWARDING this way, for
+// half the statements of two Apply calls on the hot path. Only the last step
+// may carry a reason or Resolved; the other fields may come with any step.
+func (tx *Tx) ApplyPath(ts ...Transition) ([]Event, error) {
+	if len(ts) == 0 {
+		return nil, fmt.Errorf("%w: empty path", ErrInvalid)
+	}
+	first, last := ts[0], ts[len(ts)-1]
+	merged := Transition{ID: first.ID, From: first.From, To: last.To,
+		Reason: last.Reason, Resolved: last.Resolved}
+	attempts := 0
+	for i, t := range ts {
+		if err := t.validate(); err != nil {
+			return nil, fmt.Errorf("hold %s: %w", t.ID, err)
+		}
+		switch {
+		case t.ID != first.ID:
+			return nil, fmt.Errorf("%w: a path is one hold's", ErrInvalid)
+		case i > 0 && t.From != ts[i-1].To:
+			return nil, fmt.Errorf("%w: path breaks at %s -> %s", ErrInvalid, t.From, t.To)
+		case i < len(ts)-1 && (t.Reason != ReasonNone || t.Resolved):
+			return nil, fmt.Errorf("%w: only a path's last step may carry a "+
+				"reason or be resolved", ErrInvalid)
+		}
+		if t.To == StateForwarding {
+			attempts++
+		}
+		if t.To == StateHeld {
+			merged.IncomingExpiry, merged.DeadlineHeight = t.IncomingExpiry, t.DeadlineHeight
+		}
+		if t.To == StateSettled {
+			merged.Preimage, merged.OutboundFeeMsat = t.Preimage, t.OutboundFeeMsat
+		}
+	}
+	// The steps before the last keep the stored reason, which the UPDATE
+	// returns unless the last step's reason replaced it.
+	var before Reason
+	if len(ts) > 1 && merged.Reason != ReasonNone {
+		err := tx.QueryRow("SELECT failure_reason FROM holds WHERE id = ?",
+			first.ID[:]).Scan(&before)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("hold %s: %w", first.ID, err)
+		}
+	}
+
 	var preimage, hash []byte
-	if t.Preimage != nil {
-		h := t.Preimage.Hash()
-		preimage, hash = t.Preimage[:], h[:]
+	if merged.Preimage != nil {
+		h := merged.Preimage.Hash()
+		preimage, hash = merged.Preimage[:], h[:]
 	}
-	attempt := 0
-	if t.To == StateForwarding {
-		attempt = 1
-	}
-	var reason Reason
-	err := tx.stmt(tx.stmts.transition).QueryRow(string(t.To), nanos(tx.now),
-		t.Reason.Rank(), string(t.Reason), t.IncomingExpiry,
-		t.DeadlineHeight, attempt, preimage, int64(t.OutboundFeeMsat),
-		boolInt(t.Resolved), t.ID[:], string(t.From), hash,
-	).Scan(&reason)
+	var after Reason
+	err := tx.stmt(tx.stmts.transition).QueryRow(string(merged.To), nanos(tx.now),
+		merged.Reason.Rank(), string(merged.Reason), merged.IncomingExpiry,
+		merged.DeadlineHeight, attempts, preimage, int64(merged.OutboundFeeMsat),
+		boolInt(merged.Resolved), merged.ID[:], string(merged.From), hash,
+	).Scan(&after)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Event{}, tx.whyNot(t)
+		return nil, tx.whyNot(merged)
 	}
 	if err != nil {
-		return Event{}, fmt.Errorf("hold %s: %s -> %s: %w", t.ID, t.From,
-			t.To, err)
+		return nil, fmt.Errorf("hold %s: %s -> %s: %w", merged.ID, merged.From,
+			merged.To, err)
 	}
-	return tx.appendEvent(t.ID, t.From, t.To, reason)
+	if merged.Reason == ReasonNone {
+		before = after
+	}
+	return tx.appendEvents(ts, before, after)
 }
 
 // whyNot explains a compare-and-set that matched no row.
@@ -207,27 +271,57 @@ func (tx *Tx) whyNot(t Transition) error {
 		"happen", ErrStaleTransition, t.ID, cur, t.From, t.From, t.To)
 }
 
-func (tx *Tx) appendEvent(id ID, from, to State, reason Reason) (Event, error) {
-	ev := Event{
-		HoldID: id, From: from, To: to, Reason: reason, Final: to.Final(),
-		At: tx.now,
+// appendEvents appends one event per step of a path in one statement; the
+// last carries the reason stored after the path, the others the one before.
+func (tx *Tx) appendEvents(ts []Transition, before, after Reason) ([]Event, error) {
+	evs := make([]Event, len(ts))
+	args := make([]any, 0, 6*len(ts))
+	for i, t := range ts {
+		reason := before
+		if i == len(ts)-1 {
+			reason = after
+		}
+		evs[i] = Event{HoldID: t.ID, From: t.From, To: t.To, Reason: reason,
+			Final: t.To.Final(), At: tx.now}
+		args = append(args, t.ID[:], string(t.From), string(t.To),
+			string(reason), boolInt(evs[i].Final), nanos(tx.now))
 	}
-	res, err := tx.stmt(tx.stmts.insertEvent).Exec(id[:], string(from),
-		string(to), string(reason), boolInt(ev.Final), nanos(tx.now))
+	var (
+		res sql.Result
+		err error
+	)
+	if len(ts) == 1 {
+		res, err = tx.stmt(tx.stmts.insertEvent).Exec(args...)
+	} else {
+		res, err = tx.Exec(insertEventsSQL+strings.Repeat(", (?, ?, ?, ?, ?, ?)",
+			len(ts)-1), args...)
+	}
 	if err == nil {
-		// seq is the table's rowid.
-		var seq int64
-		seq, err = res.LastInsertId()
-		ev.Seq = uint64(seq)
+		// seq is the table's rowid, assigned in order within the
+		// statement.
+		var last int64
+		if last, err = res.LastInsertId(); err == nil {
+			for i := range evs {
+				evs[i].Seq = uint64(last - int64(len(evs)-1-i))
+			}
+		}
 	}
 	if err != nil {
 		// A second final event for a hold is refused by a unique index;
 		// reaching it means the state and the log disagree, so this is
 		// not a clean refusal: the caller abandons the transaction.
-		return Event{}, fmt.Errorf("hold %s: append event: %w", id, err)
+		return nil, fmt.Errorf("hold %s: append events: %w", ts[0].ID, err)
 	}
-	tx.events++
-	return ev, nil
+	tx.events += len(evs)
+	return evs, nil
+}
+
+func (tx *Tx) appendEvent(id ID, from, to State, reason Reason) (Event, error) {
+	evs, err := tx.appendEvents([]Transition{{ID: id, From: from, To: to}}, reason, reason)
+	if err != nil {
+		return Event{}, err
+	}
+	return evs[0], nil
 }
 
 // SetHoldInvoice records the payment request lnd made for a CREATED hold.

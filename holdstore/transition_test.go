@@ -277,3 +277,77 @@ func TestUpdateRollsBackOnError(t *testing.T) {
 		t.Fatalf("a failed write left event %d behind", last)
 	}
 }
+
+func TestApplyPath(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+
+	// The release: HELD -> RELEASED -> FORWARDING in one compare-and-set,
+	// one event per step, consecutive seqs.
+	h, p := holdIn(t, s, StateHeld)
+	evs, err := s.ApplyPath(ctx,
+		step(h.ID, p, StateHeld, StateReleased, ReasonNone),
+		step(h.ID, p, StateReleased, StateForwarding, ReasonNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].To != StateReleased || evs[1].To != StateForwarding ||
+		evs[1].Seq != evs[0].Seq+1 {
+		t.Fatalf("events %+v", evs)
+	}
+	if got := mustGet(t, s, h.ID); got.State != StateForwarding || got.Attempts != 1 {
+		t.Fatalf("hold %s, %d attempts", got.State, got.Attempts)
+	}
+
+	// Too late: the steps before the last keep the reason stored before
+	// the path; the last carries its own.
+	h2, p2 := holdIn(t, s, StateHeld)
+	evs, err = s.ApplyPath(ctx,
+		step(h2.ID, p2, StateHeld, StateReleased, ReasonNone),
+		step(h2.ID, p2, StateReleased, StateCanceled, ReasonReleasedTooLate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs[0].Reason != ReasonNone || evs[1].Reason != ReasonReleasedTooLate || !evs[1].Final {
+		t.Fatalf("events %+v", evs)
+	}
+
+	// A stored reason carries through the steps before the last.
+	h3, p3 := holdIn(t, s, StateForwarding)
+	s.Apply(ctx, step(h3.ID, p3, StateForwarding, StateForwarding, ReasonNoRoute))
+	evs, err = s.ApplyPath(ctx,
+		step(h3.ID, p3, StateForwarding, StateForwarding, ReasonNone),
+		step(h3.ID, p3, StateForwarding, StateCanceled, ReasonDeadline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs[0].Reason != ReasonNoRoute || evs[1].Reason != ReasonNoRoute {
+		t.Fatalf("reasons %s, %s; want no_route kept", evs[0].Reason, evs[1].Reason)
+	}
+
+	// Refused paths write nothing.
+	h4, p4 := holdIn(t, s, StateHeld)
+	before, _ := s.LastSeq(ctx)
+	for name, path := range map[string][]Transition{
+		"broken": {step(h4.ID, p4, StateHeld, StateReleased, ReasonNone),
+			step(h4.ID, p4, StateHeld, StateCanceled, ReasonNone)},
+		"reason before the last": {step(h4.ID, p4, StateHeld, StateReleased, ReasonTimeout),
+			step(h4.ID, p4, StateReleased, StateForwarding, ReasonNone)},
+		"two holds": {step(h4.ID, p4, StateHeld, StateReleased, ReasonNone),
+			step(h3.ID, p4, StateReleased, StateForwarding, ReasonNone)},
+		"empty": nil,
+	} {
+		if _, err := s.ApplyPath(ctx, path...); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+	stale := []Transition{step(h4.ID, p4, StateCreated, StateHeld, ReasonNone),
+		step(h4.ID, p4, StateHeld, StateReleased, ReasonNone)}
+	if _, err := s.ApplyPath(ctx, stale...); !errors.Is(err, ErrStaleTransition) {
+		t.Fatalf("stale path: err = %v", err)
+	}
+	if after, _ := s.LastSeq(ctx); after != before || mustGet(t, s, h4.ID).State != StateHeld {
+		t.Fatal("a refused path wrote something")
+	}
+	checkLog(t, s)
+}

@@ -45,6 +45,12 @@ type harness struct {
 	// stream were unreachable.
 	outcomesDown atomic.Bool
 
+	// timers counts the timers registered on the test clock, by
+	// duration, and seen how many of them a test has waited for.
+	timerMu sync.Mutex
+	timers  map[time.Duration]int
+	seen    map[time.Duration]int
+
 	mu       sync.Mutex
 	held     map[onionmsg.HoldID]*onionmsg.HeldHTLCAvailable
 	outcomes map[onionmsg.HoldID][]*onionmsg.HoldOutcome
@@ -65,7 +71,8 @@ func newHarness(t *testing.T, tune ...func(*Config)) *harness {
 	for _, f := range tune {
 		f(&cfg)
 	}
-	clk := clock.NewTestClock(start)
+	ticks := make(chan time.Duration, 4096)
+	clk := clock.NewTestClockWithTickSignal(start, ticks)
 	srv := testkit.StartNATS(t)
 	bobPriv, bob := testkit.Key(1)
 	carolPriv, carol := testkit.Key(2)
@@ -76,7 +83,23 @@ func newHarness(t *testing.T, tune ...func(*Config)) *harness {
 		lnd:      testkit.NewFakeLnd(clk, carol),
 		held:     map[onionmsg.HoldID]*onionmsg.HeldHTLCAvailable{},
 		outcomes: map[onionmsg.HoldID][]*onionmsg.HoldOutcome{},
+		timers:   map[time.Duration]int{},
+		seen:     map[time.Duration]int{},
 	}
+	stopTicks := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case d := <-ticks:
+				h.timerMu.Lock()
+				h.timers[d]++
+				h.timerMu.Unlock()
+			case <-stopTicks:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stopTicks) })
 	h.invoice = func(req *onionmsg.InvoiceRequest) *onionmsg.InvoiceReply {
 		inv, _ := h.lnd.ReceiverInvoice(dave, req.Amount, 24*time.Hour)
 		return &onionmsg.InvoiceReply{HoldID: req.HoldID, Invoice: inv}
@@ -163,6 +186,24 @@ func (h *harness) startBob() {
 	case <-time.After(10 * time.Second):
 		t.Fatal("sender role did not start")
 	}
+	// The deadline watcher's timer is set: advancing the clock fires it.
+	h.waitTimer(h.cfg.DeadlineInterval)
+}
+
+// waitTimer waits until a timer of d is set on the test clock that no
+// earlier call waited for: a goroutine is then waiting on the clock, and
+// advancing it by d fires that timer.
+func (h *harness) waitTimer(d time.Duration) {
+	h.t.Helper()
+	testkit.Eventually(h.t, 10*time.Second, "a timer of "+d.String(), func() bool {
+		h.timerMu.Lock()
+		defer h.timerMu.Unlock()
+		if h.timers[d] > h.seen[d] {
+			h.seen[d] = h.timers[d]
+			return true
+		}
+		return false
+	})
 }
 
 // flakyNet is bob's messenger, with hold_outcome sends that fail while down.

@@ -142,6 +142,7 @@ func TestPatientRetrySettles(t *testing.T) {
 		testkit.Eventually(t, 10*time.Second, "attempt", func() bool { return len(h.lnd.Sent()) == n })
 	}
 	// The retry waits on the injected clock, not on the wall.
+	h.waitTimer(time.Second)
 	h.advance(999 * time.Millisecond)
 	if n := len(h.lnd.Sent()); n != 1 {
 		t.Fatalf("retried before the first tier's 1s: %d attempts", n)
@@ -151,6 +152,7 @@ func TestPatientRetrySettles(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, "second failure", func() bool {
 		return h.get(hold.ID).Attempts == 2
 	})
+	h.waitTimer(5 * time.Second)
 	h.advance(5 * time.Second)
 	waitSent(3)
 	done := h.waitResolved(hold.ID)

@@ -212,19 +212,10 @@ func (r *runner) handle(ctx context.Context, ev event) {
 	}
 }
 
-// apply commits transitions in one transaction and mirrors them on the
-// in-memory hold.
+// apply commits transitions, a path of this hold, in one transaction and
+// mirrors them on the in-memory hold.
 func (r *runner) apply(ctx context.Context, trs ...holdstore.Transition) error {
-	evs := make([]holdstore.Event, len(trs))
-	err := r.m.store.Update(ctx, func(tx *holdstore.Tx) error {
-		for i, tr := range trs {
-			var err error
-			if evs[i], err = tx.Apply(tr); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	evs, err := r.m.store.ApplyPath(ctx, trs...)
 	if err != nil {
 		return err
 	}
