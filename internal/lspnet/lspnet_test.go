@@ -236,3 +236,42 @@ func TestHandlersPassOnWhatIsNotTheirs(t *testing.T) {
 		return b.conn.Dropped(bus.KindHoldOutcome, bus.ReasonMisdirected) == 1
 	})
 }
+
+// A self-authenticating handler runs without waiting for the envelope
+// check, and a message whose envelope fails it is still dropped and
+// counted, never acknowledged as handled.
+func TestSelfAuthenticatingStillDropsBadEnvelopes(t *testing.T) {
+	srv := testkit.StartNATS(t)
+	a, b := newLSP(t, srv, 1), newLSP(t, srv, 2)
+	var got recorder
+	mux := lspnet.NewMux()
+	mux.HandleSelfAuthenticating(onionmsg.TypeHoldOutcome, func(ctx context.Context, in *lspnet.Inbound) error {
+		got.mu.Lock()
+		got.got = append(got.got, in)
+		got.mu.Unlock()
+		return nil
+	})
+	run(t, b, mux)
+	ctx := context.Background()
+	outcome := &onionmsg.HoldOutcome{HoldID: onionmsg.HoldID{1},
+		PaymentHash: [32]byte{2}, Status: onionmsg.StatusSettled}
+
+	// Signed by mallory, published by A as A.
+	malPriv, _ := testkit.Key(3)
+	forged, err := onionmsg.NewEnvelope(ctx, onionmsg.NewPrivKeySigner(malPriv),
+		a.key, b.key, onionmsg.MsgID{10}, time.Now(), outcome)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := forged.Encode()
+	if err := a.conn.Publish(ctx, bus.NodeKey(b.key), bus.KindHoldOutcome, bus.MsgID{10}, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.node.Send(ctx, b.key, outcome); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "both handled, the forged one dropped", func() bool {
+		return got.count() == 2 &&
+			b.conn.Dropped(bus.KindHoldOutcome, bus.ReasonBadSignature) == 1
+	})
+}
