@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lightningnetwork/lnd/lntypes"
@@ -43,6 +44,29 @@ const (
 // Final reports whether nothing can change the item any more.
 func (s MailboxState) Final() bool {
 	return s == MailboxSettled || s == MailboxCanceled || s == MailboxRefused
+}
+
+// MailboxStates lists every state of a mailbox item.
+var MailboxStates = []MailboxState{MailboxPending, MailboxReleased,
+	MailboxExpired, MailboxSettled, MailboxCanceled, MailboxRefused}
+
+// mailboxTransitions is the mailbox item's state machine: the states an item
+// may move to from each state (mailbox.md is generated from it). An item is
+// created pending, or refused when the mailbox is full. A refused release
+// (the sender LSP's rejected) puts it back to pending; a release that comes
+// after the receiver LSP's deadline sweep may still be accepted by the
+// sender LSP, which the expired -> released edge records.
+var mailboxTransitions = map[MailboxState][]MailboxState{
+	MailboxPending: {MailboxPending, MailboxReleased, MailboxExpired,
+		MailboxSettled, MailboxCanceled},
+	MailboxReleased: {MailboxPending, MailboxSettled, MailboxCanceled},
+	MailboxExpired:  {MailboxReleased, MailboxSettled, MailboxCanceled},
+}
+
+// MailboxLegal reports whether a mailbox item may move from one state to
+// another.
+func MailboxLegal(from, to MailboxState) bool {
+	return slices.Contains(mailboxTransitions[from], to)
 }
 
 // MailboxItem is one held_htlc_available in a receiver's mailbox.
@@ -196,9 +220,13 @@ type MailboxChange struct {
 	Release []byte
 }
 
-// ChangeMailboxItem applies c. It fails with ErrStaleTransition if the item
-// is not in c.From, and ErrItemNotFound if there is no such item.
+// ChangeMailboxItem applies c. It fails with ErrIllegalTransition if the
+// state machine has no such edge, ErrStaleTransition if the item is not in
+// c.From, and ErrItemNotFound if there is no such item.
 func (t *Tx) ChangeMailboxItem(c MailboxChange) error {
+	if !MailboxLegal(c.From, c.To) {
+		return fmt.Errorf("%w: mailbox item %s -> %s", ErrIllegalTransition, c.From, c.To)
+	}
 	res, err := t.Exec(`UPDATE receiver_mailbox SET state = ?, reason = ?,
 		release = COALESCE(?, release),
 		relayed = CASE WHEN ? IS NULL THEN relayed ELSE 0 END,

@@ -411,3 +411,48 @@ func TestMailboxChangesAndExpiry(t *testing.T) {
 		t.Fatalf("after marking: wakes %v, soon %v", wakes, soon)
 	}
 }
+
+// The mailbox table, written out independently of the code's: every pair.
+func TestMailboxTransitionTable(t *testing.T) {
+	legal := map[[2]MailboxState]bool{
+		{MailboxPending, MailboxPending}: true, {MailboxPending, MailboxReleased}: true,
+		{MailboxPending, MailboxExpired}: true, {MailboxPending, MailboxSettled}: true,
+		{MailboxPending, MailboxCanceled}: true,
+		{MailboxReleased, MailboxPending}: true, {MailboxReleased, MailboxSettled}: true,
+		{MailboxReleased, MailboxCanceled}: true,
+		{MailboxExpired, MailboxReleased}: true, {MailboxExpired, MailboxSettled}: true,
+		{MailboxExpired, MailboxCanceled}: true,
+	}
+	for _, from := range MailboxStates {
+		for _, to := range MailboxStates {
+			if got := MailboxLegal(from, to); got != legal[[2]MailboxState{from, to}] {
+				t.Errorf("MailboxLegal(%s, %s) = %v", from, to, got)
+			}
+		}
+	}
+	// The store refuses an illegal edge before touching the row.
+	s, _ := openTest(t)
+	ctx := context.Background()
+	key := registered(t, s, 1)
+	inv := invoiceOf(key, 1, 0, testStart.Add(48*time.Hour))
+	addInvoices(t, s, inv)
+	lsp := vertex(0xa)
+	if err := s.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.ReserveFirst(key, 0, testStart, lsp, ID{1}, 1000); err != nil {
+			return err
+		}
+		return tx.AddMailboxItem(heldItem(inv, lsp, ID{1}))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Update(ctx, func(tx *Tx) error {
+		return tx.ChangeMailboxItem(MailboxChange{SenderLSP: lsp, HoldID: ID{1},
+			From: MailboxPending, To: MailboxRefused})
+	})
+	if !errors.Is(err, ErrIllegalTransition) {
+		t.Fatalf("pending -> refused: err = %v", err)
+	}
+	if it, _ := s.MailboxItem(ctx, lsp, ID{1}); it.State != MailboxPending || it.Version != 1 {
+		t.Fatalf("an illegal change touched the item: %s v%d", it.State, it.Version)
+	}
+}
