@@ -3,6 +3,7 @@ package senderlsp
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -100,7 +101,7 @@ func (m *Manager) CreatePayment(ctx context.Context, req PaymentRequest) (*holds
 		return nil, err
 	}
 
-	id := holdstore.NewID()
+	id := holdID(&req)
 	now := m.clock.Now()
 	payReq, invoice, err := m.receiverInvoice(ctx, id, &req, now)
 	if err != nil {
@@ -165,6 +166,24 @@ func holdInvoiceRequest(h *holdstore.Hold, cfg Config) lnd.HoldInvoiceRequest {
 		Memo:   fmt.Sprintf("asynclsp %s", h.ID),
 		Expiry: cfg.HoldInvoiceExpiry, CltvExpiry: uint64(cfg.HoldCltvDelta),
 	}
+}
+
+// holdID is a new payment's id. With an idempotency key it is derived from
+// the owner and the key, so every retry of one payment asks the receiver
+// LSP with the same hold id, and it answers with the invoice it already
+// reserved: a reply lost in a NATS failover does not burn another invoice.
+func holdID(req *PaymentRequest) holdstore.ID {
+	if req.RequestKey == "" {
+		return holdstore.NewID()
+	}
+	h := sha256.New()
+	h.Write([]byte("asynclsp hold id\x00"))
+	h.Write([]byte(req.Owner))
+	h.Write([]byte{0})
+	h.Write([]byte(req.RequestKey))
+	var id holdstore.ID
+	copy(id[:], h.Sum(nil))
+	return id
 }
 
 // receiverInvoice asks the receiver LSP for an invoice of the receiver and

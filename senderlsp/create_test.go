@@ -3,6 +3,7 @@ package senderlsp
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,5 +190,52 @@ func TestCreateHoldInvoiceFailure(t *testing.T) {
 	done := h.waitResolved(page.Holds[0].ID)
 	if done.State != holdstore.StateCanceled || done.Reason != holdstore.ReasonInternal {
 		t.Fatalf("%s/%s", done.State, done.Reason)
+	}
+}
+
+// A create whose invoice reply is lost (the receiver LSP answered too late)
+// is retried with the same idempotency key: the retry asks with the same
+// hold id, so the receiver LSP hands back the invoice it reserved instead
+// of burning another.
+func TestRetriedCreateAsksForTheSameHold(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.RequestTimeout = 300 * time.Millisecond })
+	var (
+		mu    sync.Mutex
+		asked []onionmsg.HoldID
+		slow  = true
+	)
+	reserved := map[onionmsg.HoldID]string{}
+	h.invoice = func(req *onionmsg.InvoiceRequest) *onionmsg.InvoiceReply {
+		mu.Lock()
+		asked = append(asked, req.HoldID)
+		inv, ok := reserved[req.HoldID]
+		if !ok {
+			inv, _ = h.lnd.ReceiverInvoice(h.dave, req.Amount, 24*time.Hour)
+			reserved[req.HoldID] = inv
+		}
+		wait := slow
+		slow = false
+		mu.Unlock()
+		if wait {
+			time.Sleep(time.Second) // the reply comes after the sender gave up
+		}
+		return &onionmsg.InvoiceReply{HoldID: req.HoldID, Invoice: inv}
+	}
+	req := h.request(10_000)
+	req.RequestKey = "order-7"
+	if _, err := h.m.CreatePayment(context.Background(), req); !errors.Is(err, ErrReceiverLSPUnreachable) {
+		t.Fatalf("first create: %v", err)
+	}
+	hold, err := h.m.CreatePayment(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 2 || asked[0] != asked[1] || asked[0] != onionmsg.HoldID(hold.ID) {
+		t.Fatalf("asked for holds %v, created %s", asked, hold.ID)
+	}
+	if len(reserved) != 1 || reserved[asked[0]] != hold.ReceiverInvoice {
+		t.Fatal("the retry used another invoice")
 	}
 }
