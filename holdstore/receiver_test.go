@@ -420,7 +420,7 @@ func TestMailboxTransitionTable(t *testing.T) {
 		{MailboxPending, MailboxCanceled}: true,
 		{MailboxReleased, MailboxPending}: true, {MailboxReleased, MailboxSettled}: true,
 		{MailboxReleased, MailboxCanceled}: true,
-		{MailboxExpired, MailboxReleased}: true, {MailboxExpired, MailboxSettled}: true,
+		{MailboxExpired, MailboxReleased}:  true, {MailboxExpired, MailboxSettled}: true,
 		{MailboxExpired, MailboxCanceled}: true,
 	}
 	for _, from := range MailboxStates {
