@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/asynclsp/asynclsp/scenarios/internal/proc"
 	"io"
 	"net/http"
 	"os"
@@ -58,7 +59,7 @@ type Daemon struct {
 	NodeKey onionmsg.NodeKey
 
 	opts Options
-	proc *process
+	proc *proc.Process
 	http *http.Client
 
 	mu      sync.Mutex
@@ -92,13 +93,13 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 
 	var p ports
 	for _, port := range []*int{&p.api, &p.ops} {
-		if *port, err = freePort(); err != nil {
+		if *port, err = proc.FreePort(); err != nil {
 			return nil, err
 		}
 	}
 	natsURL := opts.NATSURL
 	if natsURL == "" {
-		if p.nats, err = freePort(); err != nil {
+		if p.nats, err = proc.FreePort(); err != nil {
 			return nil, err
 		}
 		natsURL = fmt.Sprintf("nats://127.0.0.1:%d", p.nats)
@@ -120,10 +121,10 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 		0o600); err != nil {
 		return nil, err
 	}
-	d.proc = &process{
-		path:    opts.Binary,
-		args:    []string{"--configfile=" + d.ConfigPath},
-		logPath: d.LogPath,
+	d.proc = &proc.Process{
+		Path:    opts.Binary,
+		Args:    []string{"--configfile=" + d.ConfigPath},
+		LogPath: d.LogPath,
 	}
 	if err := d.start(ctx); err != nil {
 		return nil, err
@@ -143,7 +144,7 @@ func (d *Daemon) start(ctx context.Context) error {
 
 	header := fmt.Sprintf("=== scenarios/lsp: start %d of asynclspd %s at %s",
 		n, d.Name, time.Now().Format(time.RFC3339Nano))
-	if err := d.proc.start(header); err != nil {
+	if err := d.proc.Start(header); err != nil {
 		return fmt.Errorf("asynclspd %s: %w", d.Name, err)
 	}
 	if err := d.WaitReady(ctx); err != nil {
@@ -156,10 +157,10 @@ func (d *Daemon) start(ctx context.Context) error {
 }
 
 // PID returns the process id of the daemon's last start.
-func (d *Daemon) PID() int { return d.proc.pid() }
+func (d *Daemon) PID() int { return d.proc.PID() }
 
 // Running reports whether the daemon process is running.
-func (d *Daemon) Running() bool { return d.proc.running() }
+func (d *Daemon) Running() bool { return d.proc.Running() }
 
 // WaitReady waits until /readyz answers 200: lnd answers, NATS is
 // connected and the sender role has resumed its holds.
@@ -210,7 +211,7 @@ func (d *Daemon) ready(ctx context.Context) error {
 // failed builds an error about the daemon with the tail of its log.
 func (d *Daemon) failed(what string) error {
 	return fmt.Errorf("asynclspd %s (pid %d) %s; log %s ends:\n%s", d.Name,
-		d.PID(), what, d.LogPath, tail(d.LogPath, 15))
+		d.PID(), what, d.LogPath, proc.Tail(d.LogPath, 15))
 }
 
 // Stop stops the daemon with SIGTERM and waits for it to exit; after
@@ -223,30 +224,30 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	d.stopped = true
 	d.mu.Unlock()
 
-	err := d.proc.signal(syscall.SIGTERM)
+	err := d.proc.Signal(syscall.SIGTERM)
 	switch {
-	case errors.Is(err, errNotRunning) && asked:
+	case errors.Is(err, proc.ErrNotRunning) && asked:
 		return nil
-	case errors.Is(err, errNotRunning):
-		if d.proc.done() == nil {
+	case errors.Is(err, proc.ErrNotRunning):
+		if d.proc.Done() == nil {
 			return nil
 		}
 
 		return d.failed(fmt.Sprintf("had exited on its own (%v)",
-			d.proc.exitErr()))
+			d.proc.ExitErr()))
 	case err != nil:
 		return fmt.Errorf("asynclspd %s: SIGTERM: %w", d.Name, err)
 	}
 
 	wctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
-	if err := d.proc.wait(wctx); err != nil {
-		_ = d.proc.signal(syscall.SIGKILL)
-		_ = d.proc.wait(context.Background())
+	if err := d.proc.Wait(wctx); err != nil {
+		_ = d.proc.Signal(syscall.SIGKILL)
+		_ = d.proc.Wait(context.Background())
 
 		return d.failed("did not exit after SIGTERM: killed")
 	}
-	if err := d.proc.exitErr(); err != nil {
+	if err := d.proc.ExitErr(); err != nil {
 		return d.failed(fmt.Sprintf("stopped uncleanly (%v)", err))
 	}
 
@@ -260,15 +261,15 @@ func (d *Daemon) Kill() error {
 	d.stopped = true
 	d.mu.Unlock()
 
-	err := d.proc.signal(syscall.SIGKILL)
-	if errors.Is(err, errNotRunning) {
+	err := d.proc.Signal(syscall.SIGKILL)
+	if errors.Is(err, proc.ErrNotRunning) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("asynclspd %s: SIGKILL: %w", d.Name, err)
 	}
 
-	return d.proc.wait(context.Background())
+	return d.proc.Wait(context.Background())
 }
 
 // Restart starts the daemon again after Stop or Kill, on the same data

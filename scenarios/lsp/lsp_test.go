@@ -3,6 +3,7 @@ package lsp
 import (
 	"context"
 	"errors"
+	"github.com/asynclsp/asynclsp/scenarios/internal/proc"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -205,10 +206,10 @@ func TestStopAndKill(t *testing.T) {
 		"while :; do sleep 0.05; done\n"
 	must(t, os.WriteFile(bin, []byte(script), 0o755))
 	d := &Daemon{Name: "t", LogPath: filepath.Join(dir, "log"),
-		proc: &process{path: bin, logPath: filepath.Join(dir, "log")}}
+		proc: &proc.Process{Name: "sleeper", Path: bin, LogPath: filepath.Join(dir, "log")}}
 	ctx := context.Background()
 
-	must(t, d.proc.start("=== start 1"))
+	must(t, d.proc.Start("=== start 1"))
 	if !d.Running() || d.PID() == 0 {
 		t.Fatal("not running")
 	}
@@ -219,7 +220,7 @@ func TestStopAndKill(t *testing.T) {
 	}
 	must(t, d.Stop(ctx)) // again: nothing to do
 
-	must(t, d.proc.start("=== start 2"))
+	must(t, d.proc.Start("=== start 2"))
 	must(t, d.Kill())
 	if d.Running() {
 		t.Fatal("running after Kill")
@@ -228,12 +229,12 @@ func TestStopAndKill(t *testing.T) {
 
 	exits := filepath.Join(dir, "exits")
 	must(t, os.WriteFile(exits, []byte("#!/bin/sh\nexit 3\n"), 0o755))
-	d.proc.path = exits
+	d.proc.Path = exits
 	d.mu.Lock()
 	d.stopped = false
 	d.mu.Unlock()
-	must(t, d.proc.start("=== start 3"))
-	must(t, d.proc.wait(ctx))
+	must(t, d.proc.Start("=== start 3"))
+	must(t, d.proc.Wait(ctx))
 	if err := d.Stop(ctx); err == nil || !strings.Contains(err.Error(),
 		"exited on its own") {
 

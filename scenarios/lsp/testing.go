@@ -2,6 +2,7 @@ package lsp
 
 import (
 	"context"
+	"github.com/asynclsp/asynclsp/scenarios/internal/proc"
 	"testing"
 	"time"
 )
@@ -28,7 +29,7 @@ func StartT(t testing.TB, opts Options) *Daemon {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("asynclspd %s: log %s ends:\n%s", d.Name, d.LogPath,
-				tail(d.LogPath, 40))
+				proc.Tail(d.LogPath, 40))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(),
 			stopTimeout)

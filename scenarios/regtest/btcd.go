@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/asynclsp/asynclsp/scenarios/internal/proc"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,7 +42,7 @@ type btcd struct {
 	certPath string
 	confPath string
 	params   *chaincfg.Params
-	proc     *process
+	proc     *proc.Process
 	rpc      *rpcclient.Client
 
 	// key and addr receive every block reward.
@@ -82,11 +83,11 @@ func newBtcd(dir, binDir string, detach bool) (*btcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	p2p, err := freePort()
+	p2p, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	rpcPort, err := freePort()
+	rpcPort, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -97,10 +98,10 @@ func newBtcd(dir, binDir string, detach bool) (*btcd, error) {
 		confPath: filepath.Join(dir, "btcctl.conf"),
 		params:   params, key: key, addr: addr, pkScript: pkScript,
 	}
-	b.proc = &process{
-		name: "btcd",
-		path: filepath.Join(binDir, "btcd"),
-		args: []string{
+	b.proc = &proc.Process{
+		Name: "btcd",
+		Path: filepath.Join(binDir, "btcd"),
+		Args: []string{
 			"--regtest", "--txindex", "--rejectnonstd",
 			"--nodnsseed", "--nobanning", "--nostalldetect",
 			"--trickleinterval=100ms",
@@ -117,8 +118,8 @@ func newBtcd(dir, binDir string, detach bool) (*btcd, error) {
 		},
 		// btcd creates an empty ~/.btcd whatever its flags say (it
 		// asks the user database, not $HOME): a known trap.
-		logPath: filepath.Join(dir, "btcd.out"),
-		detach:  detach,
+		LogPath: filepath.Join(dir, "btcd.out"),
+		Detach:  detach,
 	}
 
 	conf := fmt.Sprintf("regtest=1\nrpcuser=%s\nrpcpass=%s\n"+
@@ -138,14 +139,14 @@ func newBtcd(dir, binDir string, detach bool) (*btcd, error) {
 
 // start runs btcd and waits until its RPC server answers.
 func (b *btcd) start(ctx context.Context) error {
-	if err := b.proc.start(); err != nil {
+	if err := b.proc.Start(""); err != nil {
 		return err
 	}
 
 	return poll(ctx, "btcd RPC", func(context.Context) (bool, error) {
-		if !b.proc.running() {
+		if !b.proc.Running() {
 			return false, fmt.Errorf("%w: see %s", errExited,
-				b.proc.logPath)
+				b.proc.LogPath)
 		}
 		// btcd writes its certificate while we may read it: only a
 		// complete one will do, and a client that fails is dropped so
@@ -186,7 +187,7 @@ func (b *btcd) stop(ctx context.Context) error {
 		b.rpc.Shutdown()
 	}
 
-	return b.proc.stop(ctx)
+	return b.proc.Stop(ctx, stopTimeout)
 }
 
 // height returns btcd's best height.

@@ -181,53 +181,6 @@ func TestStopPID(t *testing.T) {
 	}
 }
 
-func TestProcessStartStop(t *testing.T) {
-	p := &process{
-		name: "sleep", path: "/bin/sleep", args: []string{"60"},
-		logPath: filepath.Join(t.TempDir(), "out"),
-	}
-	ctx := context.Background()
-	if err := p.stop(ctx); err != nil {
-		t.Fatalf("stop before start: %v", err)
-	}
-	if err := p.start(); err != nil {
-		t.Fatal(err)
-	}
-	if !p.running() || p.pid() == 0 {
-		t.Fatal("not running after start")
-	}
-	if err := p.start(); err == nil {
-		t.Fatal("second start of a running process")
-	}
-	if err := p.stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if p.running() {
-		t.Fatal("running after stop")
-	}
-	// It starts again (a node's Start after Stop).
-	if err := p.start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestFreePort(t *testing.T) {
-	seen := make(map[int]bool)
-	for range 20 {
-		p, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if seen[p] {
-			t.Fatalf("port %d handed out twice", p)
-		}
-		seen[p] = true
-	}
-}
-
 func TestPoll(t *testing.T) {
 	calls := 0
 	err := poll(context.Background(), "third call", func(context.Context) (bool, error) {

@@ -140,7 +140,7 @@ func (n *Network) boot(ctx context.Context) error {
 	if err := n.btcd.start(ctx); err != nil {
 		return err
 	}
-	n.log.Info("btcd ready", "pid", n.btcd.proc.pid(),
+	n.log.Info("btcd ready", "pid", n.btcd.proc.PID(),
 		"rpc", n.btcd.rpcPort)
 
 	nodes := make([]*Node, len(nodeNames))
@@ -294,7 +294,7 @@ func (n *Network) shutdown(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			node.closeClients()
-			if err := node.proc.stop(ctx); err != nil {
+			if err := node.proc.Stop(ctx, stopTimeout); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()

@@ -3,6 +3,7 @@ package regtest
 import (
 	"context"
 	"fmt"
+	"github.com/asynclsp/asynclsp/scenarios/internal/proc"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -72,7 +73,7 @@ type Node struct {
 	binDir    string
 	log       *slog.Logger
 	clientLog *slog.Logger
-	proc      *process
+	proc      *proc.Process
 
 	// mu guards ops, the harness's own connection for what the adapter
 	// does not offer (addresses, peers, channel opening, graph).
@@ -92,11 +93,11 @@ type Node struct {
 func newNode(name, dir, binDir, btcdRPC, btcdCert string, extra []string,
 	detach bool, log *slog.Logger) (*Node, error) {
 
-	rpcPort, err := freePort()
+	rpcPort, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	p2pPort, err := freePort()
+	p2pPort, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -145,12 +146,12 @@ func newNode(name, dir, binDir, btcdRPC, btcdCert string, extra []string,
 		"--minbackoff=200ms",
 		"--maxbackoff=2s",
 	}
-	n.proc = &process{
-		name:    "lnd " + name,
-		path:    filepath.Join(binDir, "lnd"),
-		args:    append(args, extra...),
-		logPath: filepath.Join(dir, "lnd.out"),
-		detach:  detach,
+	n.proc = &proc.Process{
+		Name:    "lnd " + name,
+		Path:    filepath.Join(binDir, "lnd"),
+		Args:    append(args, extra...),
+		LogPath: filepath.Join(dir, "lnd.out"),
+		Detach:  detach,
 	}
 
 	return n, nil
@@ -168,12 +169,12 @@ func (n *Node) P2PAddr() string {
 
 // PID returns lnd's process id (0 before the first start).
 func (n *Node) PID() int {
-	return n.proc.pid()
+	return n.proc.PID()
 }
 
 // Running reports whether lnd is running.
 func (n *Node) Running() bool {
-	return n.proc.running()
+	return n.proc.Running()
 }
 
 // Lncli returns the command line that runs lncli against this node; append
@@ -198,7 +199,7 @@ func (n *Node) LncliCommand() string {
 func (n *Node) Stop(ctx context.Context) error {
 	n.log.Info("stopping lnd", "pid", n.PID())
 
-	return n.proc.stop(ctx)
+	return n.proc.Stop(ctx, stopTimeout)
 }
 
 // Start starts lnd again after Stop, reconnects it to its channel peers
@@ -230,7 +231,7 @@ func (n *Node) launch(ctx context.Context) error {
 
 // startProcess starts the lnd process.
 func (n *Node) startProcess() error {
-	if err := n.proc.start(); err != nil {
+	if err := n.proc.Start(""); err != nil {
 		return err
 	}
 	n.started = time.Now()
@@ -340,21 +341,7 @@ func (n *Node) closeClients() {
 // of its output.
 func (n *Node) exited() error {
 	return fmt.Errorf("lnd %s %w; see %s and %s:\n%s", n.Name, errExited,
-		n.proc.logPath, n.LogPath, tail(n.proc.logPath, 10))
-}
-
-// tail returns the last lines of a file (for error messages).
-func tail(path string, lines int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-
-	return strings.Join(all, "\n")
+		n.proc.LogPath, n.LogPath, proc.Tail(n.proc.LogPath, 10))
 }
 
 // shellJoin quotes args for a POSIX shell.

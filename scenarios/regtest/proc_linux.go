@@ -6,20 +6,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
-	"syscall"
 )
-
-// sysProcAttr puts a child in its own process group so a Ctrl-C in the
-// terminal does not reach it, and has the kernel kill it when this process
-// dies, even on a panic or a test timeout. A detached child (regtest-up)
-// gets its own session instead and outlives this process.
-func sysProcAttr(detach bool) *syscall.SysProcAttr {
-	if detach {
-		return &syscall.SysProcAttr{Setsid: true}
-	}
-
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
 
 // processMatches reports whether pid is alive and its command line
 // contains marker, so a recycled pid is never signaled.

@@ -126,7 +126,7 @@ func (n *Network) state() State {
 		Dir:    n.Dir,
 		Btcctl: n.BtcctlCommand(),
 		Btcd: Proc{
-			PID:    n.btcd.proc.pid(),
+			PID:    n.btcd.proc.PID(),
 			Marker: "--datadir=" + filepath.Join(n.btcd.dir, "data"),
 		},
 	}
