@@ -151,10 +151,24 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 }
 
+const sleeperEnv = "ASYNCLSP_TEST_SLEEPER"
+
+// TestSleeperProcess is not a test: TestStopPID starts the test binary with
+// it as the child to stop. Run directly, it returns at once.
+func TestSleeperProcess(t *testing.T) {
+	if os.Getenv(sleeperEnv) != "1" {
+		return
+	}
+	time.Sleep(time.Minute)
+}
+
 // A process is only signaled when its command line carries the marker.
 func TestStopPID(t *testing.T) {
 	marker := "asynclsp-test-" + t.Name()
-	cmd := exec.Command("/bin/sh", "-c", "sleep 60 # "+marker)
+	// The test binary itself is the sleeper, with the marker as an argument:
+	// a shell may exec its last command and lose a marker kept in a comment.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSleeperProcess$", "--", marker)
+	cmd.Env = append(os.Environ(), sleeperEnv+"=1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
