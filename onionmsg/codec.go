@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/lightningnetwork/lnd/lntypes"
 	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/tlv"
@@ -80,8 +79,8 @@ func decFixed(r io.Reader, val any, _ *[8]byte, l uint64) error {
 	}
 	switch v := val.(type) {
 	case *NodeKey:
-		if _, err := btcec.ParsePubKey(v[:]); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidKey, err)
+		if _, err := v.PubKey(); err != nil {
+			return err
 		}
 	case *[64]byte:
 		return checkSignatureEncoding(v)

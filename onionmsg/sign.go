@@ -112,7 +112,7 @@ func VerifySchnorr(digest [32]byte, sig [64]byte, xOnly [32]byte) error {
 	if err := checkSignatureEncoding(&sig); err != nil {
 		return err
 	}
-	pk, err := schnorr.ParsePubKey(xOnly[:])
+	pk, err := xOnlyKeys.get(xOnly)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidKey, err)
 	}

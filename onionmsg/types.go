@@ -138,7 +138,7 @@ func NodeKeyFromPubKey(pk *btcec.PublicKey) NodeKey {
 // PubKey parses the key. It fails with ErrInvalidKey if the bytes are not a
 // point on the curve (the zero NodeKey among them).
 func (k NodeKey) PubKey() (*btcec.PublicKey, error) {
-	pk, err := btcec.ParsePubKey(k[:])
+	pk, err := compressedKeys.get(k)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidKey, err)
 	}
