@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 )
 
 // writeStmts are the hot write statements. They are prepared on the DB, not
@@ -13,7 +14,6 @@ import (
 // in every transaction, but reuses a DB statement's per-connection handle.
 type writeStmts struct {
 	insertHold  *sql.Stmt
-	transition  *sql.Stmt
 	insertEvent *sql.Stmt
 }
 
@@ -22,9 +22,62 @@ const insertEventsSQL = `INSERT INTO hold_events
 		(hold_id, from_state, to_state, reason, final, at)
 		VALUES (?, ?, ?, ?, ?, ?)`
 
+// transitionUpdate builds the compare-and-set of a transition: an UPDATE of
+// the hold in state t.From that sets only the columns t changes. SQLite
+// rewrites every index whose columns (or partial-index condition) appear in
+// the SET list, whatever the values: naming only what changes keeps a
+// release (state, updated_at, attempts) from rewriting the four indexes
+// over resolved, deadlines and created_at, which is a third of its commit.
+// A reason replaces the stored one only if it ranks higher. There are few
+// shapes, so the statement cache holds each once.
+func transitionUpdate(t Transition, attempts int, preimage, hash []byte,
+	now time.Time) (string, []any) {
+
+	var q strings.Builder
+	q.WriteString("UPDATE holds SET state = ?, updated_at = ?")
+	args := []any{string(t.To), nanos(now)}
+	set := func(clause string, vals ...any) {
+		q.WriteString(", ")
+		q.WriteString(clause)
+		args = append(args, vals...)
+	}
+	if t.Reason != ReasonNone {
+		set("failure_reason = CASE WHEN ? > ("+rankSQL+") THEN ? ELSE failure_reason END",
+			t.Reason.Rank(), string(t.Reason))
+	}
+	if t.IncomingExpiry > 0 {
+		set("incoming_expiry = ?", t.IncomingExpiry)
+	}
+	if t.DeadlineHeight > 0 {
+		set("deadline_height = ?", t.DeadlineHeight)
+	}
+	if attempts > 0 {
+		set("attempts = attempts + ?", attempts)
+	}
+	if preimage != nil {
+		set("preimage = ?", preimage)
+	}
+	if t.OutboundFeeMsat > 0 {
+		set("outbound_fee_msat = ?", int64(t.OutboundFeeMsat))
+	}
+	if t.Resolved {
+		// Only a final state is resolved, and no transition leaves one,
+		// so resolved never goes back to 0.
+		set("resolved = 1")
+	}
+	q.WriteString(" WHERE id = ? AND state = ?")
+	args = append(args, t.ID[:], string(t.From))
+	if hash != nil {
+		q.WriteString(" AND payment_hash = ?")
+		args = append(args, hash)
+	}
+	q.WriteString(" RETURNING failure_reason")
+	return q.String(), args
+}
+
 // rankSQL is Reason.Rank as SQL over the stored failure_reason, built from the
 // same Reasons list, so the precedence has one definition.
-func rankSQL() string {
+var rankSQL = func() string {
 	var b strings.Builder
 	b.WriteString("CASE failure_reason")
 	for _, r := range Reasons {
@@ -32,7 +85,7 @@ func rankSQL() string {
 	}
 	b.WriteString(" ELSE 0 END")
 	return b.String()
-}
+}()
 
 func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 	var (
@@ -51,23 +104,6 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		release_secret, deadline_time, state, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 
-	// The compare-and-set of a transition. A reason replaces the stored one
-	// only if it ranks higher; zero fields leave their columns alone.
-	prep(&s.transition, `UPDATE holds SET
-		state = ?1,
-		updated_at = ?2,
-		failure_reason = CASE WHEN ?3 > (`+rankSQL()+`) THEN ?4
-			ELSE failure_reason END,
-		incoming_expiry = CASE WHEN ?5 > 0 THEN ?5 ELSE incoming_expiry END,
-		deadline_height = CASE WHEN ?6 > 0 THEN ?6 ELSE deadline_height END,
-		attempts = attempts + ?7,
-		preimage = COALESCE(?8, preimage),
-		outbound_fee_msat = CASE WHEN ?9 > 0 THEN ?9
-			ELSE outbound_fee_msat END,
-		resolved = ?10
-		WHERE id = ?11 AND state = ?12
-		AND (?13 IS NULL OR payment_hash = ?13)
-		RETURNING failure_reason`)
 	prep(&s.insertEvent, insertEventsSQL)
 	if err != nil {
 		s.close()
@@ -77,7 +113,7 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 }
 
 func (s *writeStmts) close() {
-	for _, st := range []*sql.Stmt{s.insertHold, s.transition, s.insertEvent} {
+	for _, st := range []*sql.Stmt{s.insertHold, s.insertEvent} {
 		if st != nil {
 			st.Close()
 		}

@@ -235,12 +235,9 @@ func (tx *Tx) ApplyPath(ts ...Transition) ([]Event, error) {
 		h := merged.Preimage.Hash()
 		preimage, hash = merged.Preimage[:], h[:]
 	}
+	query, args := transitionUpdate(merged, attempts, preimage, hash, tx.now)
 	var after Reason
-	err := tx.stmt(tx.stmts.transition).QueryRow(string(merged.To), nanos(tx.now),
-		merged.Reason.Rank(), string(merged.Reason), merged.IncomingExpiry,
-		merged.DeadlineHeight, attempts, preimage, int64(merged.OutboundFeeMsat),
-		boolInt(merged.Resolved), merged.ID[:], string(merged.From), hash,
-	).Scan(&after)
+	err := tx.QueryRow(query, args...).Scan(&after)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tx.whyNot(merged)
 	}

@@ -3,9 +3,12 @@ package holdstore
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lightningnetwork/lnd/lntypes"
 )
 
 func TestReasonPrecedence(t *testing.T) {
@@ -350,4 +353,38 @@ func TestApplyPath(t *testing.T) {
 		t.Fatal("a refused path wrote something")
 	}
 	checkLog(t, s)
+}
+
+// A transition's UPDATE names only the columns it changes: a release must
+// not name resolved, the deadlines or the expiry, or SQLite rewrites the
+// indexes over them on the hot path.
+func TestTransitionUpdateSetsOnlyWhatChanges(t *testing.T) {
+	id := NewID()
+	release, _ := transitionUpdate(Transition{ID: id, From: StateHeld,
+		To: StateForwarding}, 1, nil, nil, time.Unix(0, 0))
+	set := release[:strings.Index(release, " WHERE ")]
+	for _, col := range []string{"resolved", "deadline_height", "incoming_expiry",
+		"failure_reason", "preimage", "outbound_fee_msat"} {
+		if strings.Contains(set, col) {
+			t.Errorf("release sets %s: %s", col, set)
+		}
+	}
+	if !strings.Contains(set, "attempts = attempts + ?") {
+		t.Errorf("release does not count the attempt: %s", set)
+	}
+
+	var p lntypes.Preimage
+	h := p.Hash()
+	settle, args := transitionUpdate(Transition{ID: id, From: StateForwarding,
+		To: StateSettled, Resolved: true, OutboundFeeMsat: 7}, 0, p[:], h[:],
+		time.Unix(0, 0))
+	for _, want := range []string{"preimage = ?", "outbound_fee_msat = ?",
+		"resolved = 1", "AND payment_hash = ?"} {
+		if !strings.Contains(settle, want) {
+			t.Errorf("settle lacks %q: %s", want, settle)
+		}
+	}
+	if n := strings.Count(settle, "?"); n != len(args) {
+		t.Errorf("%d placeholders, %d args", n, len(args))
+	}
 }
