@@ -51,10 +51,12 @@ func BenchmarkReleaseHotPath(b *testing.B) {
 	// The payment stays in flight: nothing after the call is measured,
 	// and nothing after it (settling) runs into the next round.
 	fake.Otherwise(testkit.Outcome{Hang: true})
-	arrived := make(chan struct{}, 1)
+	// Each path's end is stamped where it happens, not when the
+	// benchmark's goroutine next gets a CPU.
+	arrived := make(chan time.Time, 1)
 	fake.SetHook(func(method, phase string) {
 		if method == "SendPayment" && phase == "before" {
-			arrived <- struct{}{}
+			arrived <- time.Now()
 		}
 	})
 	node, err := lspnet.New(lspnet.Config{Transport: bobConn,
@@ -93,7 +95,7 @@ func BenchmarkReleaseHotPath(b *testing.B) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	floorDone := make(chan struct{}, 1)
+	floorDone := make(chan time.Time, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -102,7 +104,7 @@ func BenchmarkReleaseHotPath(b *testing.B) {
 				_, err := tx.Exec("INSERT INTO floor VALUES (?)", msg.Data[:32])
 				return err
 			})
-			floorDone <- struct{}{}
+			floorDone <- time.Now()
 			return err
 		})
 	}()
@@ -184,8 +186,7 @@ func BenchmarkReleaseHotPath(b *testing.B) {
 		if err := xConn.Publish(ctx, bus.NodeKey(y), bus.KindHoldOutcome, id, payload); err != nil {
 			b.Fatal(err)
 		}
-		<-floorDone
-		floor = append(floor, time.Since(start))
+		floor = append(floor, (<-floorDone).Sub(start))
 		b.StopTimer()
 		drained(y)
 		b.StartTimer()
@@ -195,8 +196,7 @@ func BenchmarkReleaseHotPath(b *testing.B) {
 			bus.MsgID(helds[i].HoldID), sealed[i]); err != nil {
 			b.Fatal(err)
 		}
-		<-arrived
-		hot = append(hot, time.Since(start))
+		hot = append(hot, (<-arrived).Sub(start))
 		b.StopTimer()
 		<-told
 		drained(bob)
