@@ -76,22 +76,27 @@ func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 
 	// The receiver's signature authorizes the release: it names this
 	// hold, its payment hash and this LSP, and carries the secret only this
-	// LSP gave out. The relaying LSP's envelope is checked by lspnet beside
-	// it, without holding the release up (HandleSelfAuthenticating).
+	// LSP gave out. It is checked while the runner writes the release,
+	// which commits only once the check has passed; the relaying LSP's
+	// envelope is checked after (HandleSelfAuthenticating).
 	f := r.fixed
-	verr := onionmsg.VerifyRelease(rel, onionmsg.ReleaseExpect{
+	expect := onionmsg.ReleaseExpect{
 		HoldID: rel.HoldID, PaymentHash: f.hash, ReleaseSecret: f.secret,
 		SenderLSPKey: m.net.Self(), ReceiverKey: f.receiver,
-	}, m.clock.Now(), m.cfg.ReleaseClockSkew)
-	if verr != nil {
+	}
+	now := m.clock.Now()
+	v := check(func() error {
+		return onionmsg.VerifyRelease(rel, expect, now, m.cfg.ReleaseClockSkew)
+	})
+	done := make(chan error, 1)
+	err := r.request(ctx, releaseEvent{verified: v, done: done}, done)
+	if verr := v.wait(); verr != nil {
+		// Nothing was committed: the runner's write waited for this.
 		m.metrics.release(releaseRejected)
 		log.Warn("release refused", "err", verr)
 		r.tell(onionmsg.StatusRejected, holdstore.Reason(rejectCode(verr)))
 		return lspnet.Drop(bus.ReasonBadSignature, verr)
 	}
-
-	done := make(chan error, 1)
-	err := r.request(ctx, releaseEvent{rel: rel, done: done}, done)
 	switch {
 	case errors.Is(err, errStaleRelease):
 		m.metrics.release(releaseStale)
@@ -139,13 +144,14 @@ func rejectCode(err error) string {
 	return "invalid_release"
 }
 
-// release, in the runner, commits a verified release: HELD -> RELEASED and,
+// release, in the runner, commits a release once v, its signature check,
+// has passed (and nothing if it fails): HELD -> RELEASED and,
 // in the same transaction, RELEASED -> FORWARDING (attempt 1) or, if it came
 // too late to pay the receiver safely, RELEASED -> CANCELED. send reports
 // whether the outbound payment is to be sent now, with its CLTV limit: the
 // caller answers the release handler first, so the message is acknowledged
 // as soon as the release is durable.
-func (r *runner) release(ctx context.Context, rel *onionmsg.ReleaseHeldHTLC) (send bool, limit uint32, err error) {
+func (r *runner) release(ctx context.Context, v *verdict) (send bool, limit uint32, err error) {
 	if r.hold.State != holdstore.StateHeld {
 		return false, 0, errStaleRelease
 	}
@@ -161,7 +167,7 @@ func (r *runner) release(ctx context.Context, rel *onionmsg.ReleaseHeldHTLC) (se
 	case !now.Before(h.ReceiverInvoiceExpiry.Add(-cfg.InvoiceExpiryMargin)):
 		next.To, next.Reason = holdstore.StateCanceled, holdstore.ReasonReceiverInvoiceExpired
 	}
-	if err := r.apply(ctx, released, next); err != nil {
+	if err := r.applyIf(ctx, v, released, next); err != nil {
 		return false, 0, err
 	}
 	if next.To != holdstore.StateForwarding {
@@ -169,4 +175,26 @@ func (r *runner) release(ctx context.Context, rel *onionmsg.ReleaseHeldHTLC) (se
 	}
 	r.releasedAt = now
 	return true, limit, nil
+}
+
+// verdict is the outcome of a check running in its own goroutine.
+type verdict struct {
+	done chan struct{}
+	err  error
+}
+
+// check starts f and returns its verdict.
+func check(f func() error) *verdict {
+	v := &verdict{done: make(chan struct{})}
+	go func() {
+		defer close(v.done)
+		v.err = f()
+	}()
+	return v
+}
+
+// wait returns f's error once f has returned.
+func (v *verdict) wait() error {
+	<-v.done
+	return v.err
 }

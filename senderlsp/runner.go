@@ -67,9 +67,11 @@ type fixedHold struct {
 
 type event interface{ isEvent() }
 
+// releaseEvent: a release arrived. Its signature is being checked beside
+// the runner; nothing it causes is committed unless the check passes.
 type releaseEvent struct {
-	rel  *onionmsg.ReleaseHeldHTLC
-	done chan error
+	verified *verdict
+	done     chan error
 }
 
 type cancelEvent struct {
@@ -193,7 +195,7 @@ func (r *runner) idle(ctx context.Context, d time.Duration) bool {
 func (r *runner) handle(ctx context.Context, ev event) {
 	switch ev := ev.(type) {
 	case releaseEvent:
-		send, limit, err := r.release(ctx, ev.rel)
+		send, limit, err := r.release(ctx, ev.verified)
 		ev.done <- err
 		if send {
 			r.send(ctx, limit)
@@ -215,7 +217,24 @@ func (r *runner) handle(ctx context.Context, ev event) {
 // apply commits transitions, a path of this hold, in one transaction and
 // mirrors them on the in-memory hold.
 func (r *runner) apply(ctx context.Context, trs ...holdstore.Transition) error {
-	evs, err := r.m.store.ApplyPath(ctx, trs...)
+	return r.applyIf(ctx, nil, trs...)
+}
+
+// applyIf is apply, for transitions allowed only if v passes: they are
+// written while v's check runs, and committed only once it has passed
+// (rolled back otherwise), so the check and the writing overlap.
+func (r *runner) applyIf(ctx context.Context, v *verdict, trs ...holdstore.Transition) error {
+	var evs []holdstore.Event
+	err := r.m.store.Update(ctx, func(tx *holdstore.Tx) error {
+		var err error
+		if evs, err = tx.ApplyPath(trs...); err != nil {
+			return err
+		}
+		if v != nil {
+			return v.wait()
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
