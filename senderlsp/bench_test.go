@@ -22,11 +22,13 @@ import (
 
 // BenchmarkReleaseHotPath measures the release hot path: a valid release,
 // sealed by carol beforehand, is published on NATS; bob's consumer gets it,
-// the envelope and release signatures are checked, RELEASED and FORWARDING
-// are committed (one fsync), and the outbound payment call reaches lnd (a
-// fake that answers at once). In the same loop it measures the bare floor:
-// the same publish and JetStream hop to a consumer that makes one fsync'd
-// SQLite commit. Reported: p50 and p99 of both, and the ratio of the p50s.
+// the receiver's signature is checked while RELEASED and FORWARDING are
+// written, which commit (one fsync) once it has passed, and the outbound
+// payment call reaches lnd (a fake that answers at once); the relaying
+// LSP's envelope is checked after, before the acknowledgement. In the same
+// loop it measures the bare floor: the same publish and JetStream hop to a
+// consumer that makes one fsync'd SQLite commit. Reported: p50 and p99 of
+// both, and the ratio of the p50s.
 func BenchmarkReleaseHotPath(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -37,8 +37,9 @@ type Inbound struct {
 }
 
 // Authentic waits for the check of the envelope's signature, which started
-// when the message arrived, and returns its result: nil, or an error that
-// drops the message. A handler calls it before it commits anything.
+// when the message arrived (or starts now, for a self-authenticating type),
+// and returns its result: nil, or an error that drops the message. A handler
+// calls it before it commits anything.
 func (in *Inbound) Authentic() error {
 	in.startCheck()
 	<-in.auth
@@ -97,10 +98,10 @@ func (m *Mux) HandleMessage(t onionmsg.MsgType, f MessageFunc) {
 // payloads that carry their own end-to-end signature and are safe to act on
 // whoever relayed them (a release, signed by the receiver over one hold, one
 // payment hash and one sender LSP, with a secret only that sender LSP gave
-// out). f need not wait for the envelope's signature check, which still
-// runs beside it: a bad envelope still drops the message and counts it,
-// after f. On the release hot path this saves a signature check's latency;
-// the check starts when f returns, so that it does not take a CPU from f.
+// out). f need not wait for the envelope's signature check, which runs
+// after it: a bad envelope still drops the message and counts it, before it
+// is acknowledged. On the release hot path this saves a signature check's
+// latency, and leaves the second CPU to f.
 func (m *Mux) HandleSelfAuthenticating(t onionmsg.MsgType, f MessageFunc) {
 	m.selfAuth[t] = true
 	m.HandleMessage(t, f)

@@ -8,9 +8,9 @@
 // (which NATS permissions bind to the publisher's credentials), be addressed
 // to this LSP, and carry a valid signature. The signature check starts as
 // soon as a message arrives and runs beside its handler, which waits for it
-// (Inbound.Authentic) before it commits anything: on the release hot path the
-// handler verifies the receiver's own signature meanwhile, so the two checks
-// cost one in latency.
+// (Inbound.Authentic) before it commits anything. A release, which carries
+// the receiver's own signature, is handled first and its envelope checked
+// after (Mux.HandleSelfAuthenticating), before it is acknowledged.
 package lspnet
 
 import (
