@@ -2,7 +2,6 @@ package receiverlsp
 
 import (
 	"encoding/json"
-	"github.com/asynclsp/asynclsp/internal/testkit"
 	"io"
 	"net/http"
 	"reflect"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/asynclsp/asynclsp/internal/testkit"
 	"github.com/asynclsp/asynclsp/receiverlsp/client"
 )
 
@@ -27,9 +27,7 @@ type openAPIDoc struct {
 func loadOpenAPI(t *testing.T) *openAPIDoc {
 	t.Helper()
 	var doc openAPIDoc
-	if err := json.Unmarshal(openAPI, &doc); err != nil {
-		t.Fatalf("openapi.json: %v", err)
-	}
+	testkit.DecodeOpenAPI(t, openAPI, &doc)
 	return &doc
 }
 

@@ -1,9 +1,7 @@
 package senderlsp
 
 import (
-	"encoding/json"
 	"github.com/asynclsp/asynclsp/internal/testkit"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -35,25 +33,15 @@ type openAPIResponse struct {
 
 func readOpenAPI(t *testing.T) *openAPI {
 	t.Helper()
-	b, err := os.ReadFile("openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc openAPI
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("openapi.json: %v", err)
-	}
-	if !strings.HasPrefix(doc.OpenAPI, "3.1") {
-		t.Fatalf("openapi %q, want 3.1", doc.OpenAPI)
-	}
+	testkit.ReadOpenAPI(t, "openapi.json", &doc)
 	return &doc
 }
 
 // Every route the handler serves is in openapi.json, and every operation
 // there is a route.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	readOpenAPI(t)
-	b, _ := os.ReadFile("openapi.json")
+	b := testkit.ReadOpenAPI(t, "openapi.json", &openAPI{})
 	var served []string
 	for _, rt := range apiRoutes {
 		served = append(served, rt.method+" "+rt.pattern)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"github.com/asynclsp/asynclsp/internal/testkit"
 	"net/http"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -38,24 +37,14 @@ type adminDoc struct {
 
 func readAdminDoc(t *testing.T) *adminDoc {
 	t.Helper()
-	b, err := os.ReadFile("openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc adminDoc
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("openapi.json: %v", err)
-	}
-	if !strings.HasPrefix(doc.OpenAPI, "3.1") {
-		t.Fatalf("openapi %q, want 3.1", doc.OpenAPI)
-	}
+	testkit.ReadOpenAPI(t, "openapi.json", &doc)
 	return &doc
 }
 
 // Every route the admin API serves is documented, and nothing else is.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	readAdminDoc(t)
-	b, _ := os.ReadFile("openapi.json")
+	b := testkit.ReadOpenAPI(t, "openapi.json", &adminDoc{})
 	var served []string
 	for _, rt := range adminRoutes {
 		served = append(served, rt.method+" "+rt.pattern)

@@ -2,10 +2,41 @@ package testkit
 
 import (
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 )
+
+// ReadOpenAPI reads the OpenAPI document at path into doc (see DecodeOpenAPI)
+// and returns its bytes.
+func ReadOpenAPI(t testing.TB, path string, doc any) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	DecodeOpenAPI(t, b, doc)
+	return b
+}
+
+// DecodeOpenAPI decodes an OpenAPI 3.1 document into doc, failing t if it is
+// not one.
+func DecodeOpenAPI(t testing.TB, b []byte, doc any) {
+	t.Helper()
+	var v struct {
+		OpenAPI string `json:"openapi"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("openapi document: %v", err)
+	}
+	if !strings.HasPrefix(v.OpenAPI, "3.1") {
+		t.Fatalf("openapi %q, want 3.1", v.OpenAPI)
+	}
+	if err := json.Unmarshal(b, doc); err != nil {
+		t.Fatalf("openapi document: %v", err)
+	}
+}
 
 // SameRoutes fails t unless the OpenAPI document doc describes exactly the
 // routes served ("METHOD /path", as the handlers register them): a route
