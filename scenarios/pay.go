@@ -10,6 +10,7 @@ import (
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	receiverclient "github.com/asynclsp/asynclsp/receiverlsp/client"
+	"github.com/asynclsp/asynclsp/scenarios/internal/await"
 	senderclient "github.com/asynclsp/asynclsp/senderlsp/client"
 	"github.com/lightningnetwork/lnd/lntypes"
 	"github.com/lightningnetwork/lnd/lnwire"
@@ -157,31 +158,9 @@ func SignReleaseWith(ctx context.Context, it *receiverclient.Item,
 // error then names what was awaited and why it was not there yet.
 func poll(ctx context.Context, what string,
 	check func(context.Context) (bool, error)) error {
-
-	ticker := time.NewTicker(PollInterval)
-	defer ticker.Stop()
-	var last error
-	for {
-		ok, err := check(ctx)
-		switch {
-		case ok:
-			return nil
-		case errors.Is(err, ErrWrongState):
-			return fmt.Errorf("waiting for %s: %w", what, err)
-		case err != nil:
-			last = err
-		}
-		select {
-		case <-ticker.C:
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("waiting for %s: %w (last: %w)",
-					what, ctx.Err(), last)
-			}
-
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		}
-	}
+	return await.Until(ctx, what, PollInterval, check, func(err error) bool {
+		return errors.Is(err, ErrWrongState)
+	})
 }
 
 // BobsPayment returns bob's lnd's outbound payment for hash as it is now:

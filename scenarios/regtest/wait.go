@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/asynclsp/asynclsp/scenarios/internal/await"
 )
 
 // Polling: how often a condition is checked, and the longest wait when the
@@ -25,33 +27,9 @@ func poll(ctx context.Context, what string,
 
 	ctx, cancel := context.WithTimeout(ctx, DefaultWait)
 	defer cancel()
-
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-
-	var last error
-	for {
-		ok, err := check(ctx)
-		switch {
-		case ok:
-			return nil
-		case errors.Is(err, errExited):
-			return fmt.Errorf("waiting for %s: %w", what, err)
-		case err != nil:
-			last = err
-		}
-
-		select {
-		case <-ticker.C:
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("waiting for %s: %w (last: %w)",
-					what, ctx.Err(), last)
-			}
-
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		}
-	}
+	return await.Until(ctx, what, pollInterval, check, func(err error) bool {
+		return errors.Is(err, errExited)
+	})
 }
 
 // notYet is what a check returns when the condition does not hold yet, to
