@@ -3,47 +3,21 @@ package bus
 import (
 	"context"
 	"fmt"
-	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/asynclsp/asynclsp/internal/testkit/natscluster"
 )
 
 // startCluster starts n clustered nats-servers with JetStream in-process,
 // each routed to all the others, on random loopback ports.
 func startCluster(t *testing.T, n int) []*Server {
 	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-	}
 	servers := make([]*Server, n)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
-	for i := range n {
-		opts := &server.Options{
-			ServerName: fmt.Sprintf("node%d", i+1),
-			Host:       "127.0.0.1",
-			Port:       server.RANDOM_PORT,
-			NoSigs:     true,
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			SyncAlways: true,
-			Cluster:    server.ClusterOpts{Name: "asynclsp-test", Host: "127.0.0.1", Port: ports[i]},
-			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
-		}
+	for i, opts := range natscluster.Options(t, "asynclsp-test", n) {
 		wg.Go(func() {
 			s, err := startServer(testCtx(t), opts, testLogger(t))
 			servers[i] = s

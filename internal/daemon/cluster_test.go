@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/bus"
 	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
+	"github.com/asynclsp/asynclsp/internal/testkit/natscluster"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	rclient "github.com/asynclsp/asynclsp/receiverlsp/client"
 	"github.com/asynclsp/asynclsp/senderlsp"
@@ -28,29 +28,9 @@ import (
 // the test ends.
 func startNATSCluster(t *testing.T, n int) []*natsserver.Server {
 	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-	}
 	servers := make([]*natsserver.Server, n)
-	for i := range n {
-		s, err := natsserver.NewServer(&natsserver.Options{
-			ServerName: fmt.Sprintf("node%d", i+1), Host: "127.0.0.1",
-			Port: natsserver.RANDOM_PORT, NoSigs: true, JetStream: true,
-			StoreDir: t.TempDir(), SyncAlways: true,
-			Cluster: natsserver.ClusterOpts{Name: "asynclsp-daemon-test",
-				Host: "127.0.0.1", Port: ports[i]},
-			Routes: natsserver.RoutesFromStr(strings.Join(routes, ",")),
-		})
+	for i, opts := range natscluster.Options(t, "asynclsp-daemon-test", n) {
+		s, err := natsserver.NewServer(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
