@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/asynclsp/asynclsp/internal/ctl"
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/ctl"
 )
 
 func main() {

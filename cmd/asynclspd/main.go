@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/asynclsp/asynclsp/internal/daemon"
+	"github.com/asynclsp/asynclsp/cmd/asynclspd/daemon"
 )
 
 func main() {

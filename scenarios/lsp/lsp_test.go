@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asynclsp/asynclsp/internal/daemon"
+	"github.com/asynclsp/asynclsp/cmd/asynclspd/daemon"
 	"github.com/asynclsp/asynclsp/scenarios/regtest"
 )
 

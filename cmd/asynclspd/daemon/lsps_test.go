@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/bus"
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/internal/lspnet"
 	"github.com/asynclsp/asynclsp/internal/testkit"

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	senderclient "github.com/asynclsp/asynclsp/senderlsp/client"
 	"github.com/jessevdk/go-flags"
 	"github.com/lightningnetwork/lnd/clock"

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 )
 
 // adminDoc is the part of openapi.json the tests read.

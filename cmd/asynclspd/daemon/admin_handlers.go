@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/lightningnetwork/lnd/routing/route"
 )

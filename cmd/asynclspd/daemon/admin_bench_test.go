@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
 	"github.com/asynclsp/asynclsp/internal/testkit"
 	"github.com/lightningnetwork/lnd/clock"
 	"github.com/lightningnetwork/lnd/lntypes"

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	senderclient "github.com/asynclsp/asynclsp/senderlsp/client"
 )
 

@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
 	"github.com/lightningnetwork/lnd/clock"
 )
 

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
 	"github.com/asynclsp/asynclsp/senderlsp"
 	"github.com/lightningnetwork/lnd/clock"
 	"github.com/prometheus/client_golang/prometheus/promhttp"

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/bus"
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
 	"github.com/asynclsp/asynclsp/internal/testkit/natscluster"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	rclient "github.com/asynclsp/asynclsp/receiverlsp/client"

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	rclient "github.com/asynclsp/asynclsp/receiverlsp/client"
 	"github.com/asynclsp/asynclsp/scenarios/regtest"

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/ctl"
 	"github.com/asynclsp/asynclsp/holdstore"
-	"github.com/asynclsp/asynclsp/internal/ctl"
-	"github.com/asynclsp/asynclsp/internal/daemon/adminclient"
 	"github.com/asynclsp/asynclsp/internal/testkit"
 	senderclient "github.com/asynclsp/asynclsp/senderlsp/client"
 )
