@@ -7,6 +7,9 @@
 // commit is in progress are committed together in the next transaction (group
 // commit), each inside its own savepoint, so one failing write never takes its
 // neighbours down and every caller returns only once its write is durable.
+//
+// Floor: ground. Owns the SQLite file, its schema and every state machine's
+// table; it imports nothing of asynclsp's.
 package holdstore
 
 import (

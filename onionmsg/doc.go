@@ -110,4 +110,7 @@
 // window give or take a configured clock skew. A receiver LSP trusts an
 // envelope only through VerifyEnvelope: signed by the LSP it came from and
 // addressed to itself.
+//
+// Floor: ground. Owns the message formats and their signatures; it imports
+// nothing of asynclsp's.
 package onionmsg

@@ -13,4 +13,7 @@
 //
 // The flow, invariants and the wallet developer's view are in
 // docs/receiver-api.md.
+//
+// Floor: roles. Owns the receiver LSP's state machines and API; it imports the
+// ground floor and its own client, never senderlsp or cmd/.
 package receiverlsp

@@ -11,4 +11,7 @@
 // against the real daemons and lnd; package demo tells the happy path as a
 // story (make demo) and measures release-to-settle against a direct payment
 // (Measure).
+//
+// Floor: top. Owns the end-to-end scenarios on regtest; it may import every
+// floor, as a wallet backend would: through the roles' clients.
 package scenarios

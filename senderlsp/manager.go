@@ -7,6 +7,9 @@
 // recovery) until lnd has done what its final state asks. Everything that
 // changes a hold goes through its runner, and every change is committed to
 // the holdstore before its effect (an lnd call, a message, an answer).
+//
+// Floor: roles. Owns the holds' runners, the release check and the sender API;
+// it imports the ground floor only, never receiverlsp or cmd/.
 package senderlsp
 
 import (

@@ -1,5 +1,7 @@
 // Command asyncctl is the command line of asynclspd, in the manner of
 // lncli: `asyncctl --help` lists its commands.
+//
+// Floor: top. Owns the process (signals, exit code); imports only package ctl.
 package main
 
 import (

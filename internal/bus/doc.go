@@ -27,4 +27,7 @@
 // (Provisioner); see permissions.go for why LSPs cannot. StartEmbedded
 // runs a loopback-only server for one machine; RenderServerConfig writes
 // the configuration of a shared one.
+//
+// Floor: ground. Owns NATS: the embedded server, streams, subjects,
+// permissions; it imports nothing of asynclsp's.
 package bus

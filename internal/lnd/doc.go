@@ -41,4 +41,7 @@
 // succeeds (a wrong preimage has another hash, so it is ErrInvoiceNotFound),
 // and CancelInvoice on a canceled invoice succeeds. Canceling a settled
 // invoice is ErrInvoiceSettled, settling a canceled one ErrInvoiceCanceled.
+//
+// Floor: ground. Owns every call to lnd and the mapping of lnd's errors; it
+// imports nothing of asynclsp's.
 package lnd

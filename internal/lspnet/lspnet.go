@@ -11,6 +11,9 @@
 // (Inbound.Authentic) before it commits anything. A release, which carries
 // the receiver's own signature, is handled first and its envelope checked
 // after (Mux.HandleSelfAuthenticating), before it is acknowledged.
+//
+// Floor: ground. Owns envelopes on the wire between LSPs; it imports only
+// the ground floor (bus, onionmsg), never a role.
 package lspnet
 
 import (

@@ -4,6 +4,9 @@
 // releases, and wait for the outcome. It also holds the API's JSON types,
 // the registration challenge format and webhook verification, which the
 // server shares.
+//
+// Floor: roles (the receiver's client). Owns the receiver API's wire types and
+// client; it imports only onionmsg, so a wallet backend pulls in little.
 package client
 
 import (

@@ -8,6 +8,9 @@
 //
 // The demo exits 0 only if every check held, and stops everything it
 // started, also on failure and on Ctrl-C.
+//
+// Floor: top. Owns the demo's story and checks; it imports the scenarios'
+// harness and the roles' clients.
 package demo
 
 import (

@@ -16,4 +16,7 @@
 // or timed-out test leaves nothing running. StartT ties a daemon to a test:
 // stopped when the test ends, its log kept and its tail printed if the test
 // failed.
+//
+// Floor: top. Owns asynclspd processes in tests, started from cmd/asynclspd;
+// it imports onionmsg, the roles' clients and the regtest harness.
 package lsp

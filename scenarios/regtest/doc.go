@@ -20,4 +20,7 @@
 // funds the lnd wallets from those coinbases; segwit activates only after
 // about 432 blocks, so 500 are mined first; btcd always creates an empty
 // ~/.btcd; btcctl needs -C (the harness writes that config).
+//
+// Floor: top. Owns btcd and lnd processes on regtest; it imports only the lnd
+// adapter of asynclsp's.
 package regtest

@@ -3,6 +3,9 @@
 // cancel one, and follow their events on a stream that resumes by itself
 // after a disconnect. It depends on the standard library and lnd's clock
 // only, so a wallet backend does not pull in lnd.
+//
+// Floor: roles (the wallet's client). Owns the sender API's wire types and
+// client; it imports nothing of asynclsp's.
 package client
 
 import (

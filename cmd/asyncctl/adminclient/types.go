@@ -2,6 +2,9 @@
 // operator's endpoints under /v1/admin: info, tokens, receivers, mailbox,
 // stats), and the home of its JSON types, which the server in package daemon
 // shares. asyncctl uses it. It depends on the standard library only.
+//
+// Floor: top (asyncctl). Owns the admin API's wire types and its client; it
+// imports nothing of asynclsp's, so the daemon can share its types.
 package adminclient
 
 import "time"

@@ -3,6 +3,9 @@
 // mailbox, stats, tokens), and commands to try an async payment by hand
 // (pay; receiver register, upload and online, which use the receiver's own
 // lnd). Output is a table for people, or the API's JSON with --json.
+//
+// Floor: top (asyncctl). Owns the CLI's commands and output; it may import the
+// ground floor, the roles' client packages and adminclient, never a role.
 package ctl
 
 import (

@@ -2,6 +2,9 @@
 // receiver role, or both, next to one lnd, with NATS embedded or external,
 // its state in one SQLite file, an HTTP API for wallet backends and an ops
 // listener for health, readiness and metrics.
+//
+// Floor: top (asynclspd), the composition root. Owns configuration, Run, the
+// listeners, the admin API and shutdown; it may import every floor below.
 package daemon
 
 import (

@@ -1,5 +1,8 @@
 // Package natscluster lays out a nats-server cluster for tests. It depends
 // on nothing of asynclsp, so the bus package's own tests can use it too.
+//
+// Floor: ground (tests only). Owns a test cluster's layout; it imports
+// nothing of asynclsp's.
 package natscluster
 
 import (

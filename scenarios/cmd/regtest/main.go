@@ -1,6 +1,8 @@
 // Command regtest starts ("up") and stops ("down") a regtest Lightning
 // network to explore by hand: btcd and four lnd nodes, alice -> bob ->
 // carol -> dave. `make regtest-up` and `make regtest-down` run it.
+//
+// Floor: top. Owns the process; imports only package regtest.
 package main
 
 import (

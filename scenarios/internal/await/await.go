@@ -1,5 +1,8 @@
 // Package await waits for a condition of the regtest network or of the
 // daemons on it, shared by the harness and the scenarios.
+//
+// Floor: top (scenarios only). Owns polling with a deadline; it imports
+// nothing of asynclsp's.
 package await
 
 import (

@@ -3,6 +3,9 @@
 // terminal reaches only the program, which stops its children in order) and,
 // unless detached, dies with this process, even on a panic or a test
 // timeout (on Linux).
+//
+// Floor: top (scenarios only). Owns child processes; it imports nothing of
+// asynclsp's.
 package proc
 
 import (
