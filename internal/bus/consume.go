@@ -40,7 +40,8 @@ type Msg struct {
 // Handler handles one durable message. It returns nil only once the
 // message's effect is committed (to SQLite): the bus acknowledges the
 // message after that, and a redelivered or duplicated message must change
-// nothing. An error wrapping ErrDrop (see Drop) terminates the message; any
+// nothing. An error wrapping ErrDrop (see Drop) terminates the message; a
+// LaterError (see Later) hands it back for redelivery after its delay; any
 // other error has it redelivered after a backoff.
 type Handler func(ctx context.Context, m Msg) error
 
@@ -178,6 +179,17 @@ func (c *Conn) handle(ctx context.Context, jm jetstream.Msg, h Handler) {
 		log.Warn("dropping message", "subject", jm.Subject(), "reason", reason, "err", err)
 		if err := jm.TermWithReason(reason); err != nil {
 			log.Warn("term failed", "err", err)
+		}
+		return
+	}
+	var later *LaterError
+	if errors.As(err, &later) {
+		// Its owner is not ready for it: handed back, not a failure.
+		c.metrics.consumed.WithLabelValues(label, resultRetried).Inc()
+		c.msgLog(msg).Info("message handed back for later", "err", later.Err,
+			"retry_in", later.After)
+		if err := jm.NakWithDelay(later.After); err != nil {
+			c.msgLog(msg).Warn("nak failed", "err", err)
 		}
 		return
 	}

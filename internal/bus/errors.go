@@ -3,6 +3,7 @@ package bus
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 var (
@@ -143,3 +144,27 @@ func dropReason(err error) (string, bool) {
 		return ReasonOther, true
 	}
 }
+
+// LaterError is a handler error that says the message's owner cannot take
+// it yet (it is still rebuilding its state, or stopping): the bus hands it
+// back for redelivery after After, not acknowledged, and logs it quietly.
+type LaterError struct {
+	// After is the delay before the redelivery.
+	After time.Duration
+
+	// Err says why, for the log.
+	Err error
+}
+
+// Later returns an error that has the message redelivered after d.
+func Later(d time.Duration, err error) error {
+	return &LaterError{After: d, Err: err}
+}
+
+// Error implements error.
+func (e *LaterError) Error() string {
+	return fmt.Sprintf("bus: redeliver in %v: %v", e.After, e.Err)
+}
+
+// Unwrap exposes the cause.
+func (e *LaterError) Unwrap() error { return e.Err }

@@ -9,6 +9,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// DefaultMaxAge is how long an inbound stream keeps a message, handled or
+// not: longer than any hold can live (payers cap the CLTV delta near 2016
+// blocks, two weeks). No message is redelivered after it.
+const DefaultMaxAge = 30 * 24 * time.Hour
+
 // StreamConfig shapes an LSP's inbound stream. Zero values take the
 // defaults.
 type StreamConfig struct {
@@ -39,7 +44,7 @@ func (sc StreamConfig) jetstream(owner NodeKey) jetstream.StreamConfig {
 		sc.Replicas = 1
 	}
 	if sc.MaxAge <= 0 {
-		sc.MaxAge = 30 * 24 * time.Hour
+		sc.MaxAge = DefaultMaxAge
 	}
 	if sc.MaxPerSender <= 0 {
 		sc.MaxPerSender = 100_000

@@ -55,10 +55,22 @@ type Conn struct {
 
 // Dropped is how many messages of kind the bus dropped for reason.
 func (c *Conn) Dropped(kind bus.Kind, reason string) float64 {
+	return c.counter("asynclsp_bus_dropped_total", "kind", string(kind), "reason", reason)
+}
+
+// Consumed is how many deliveries of kind the bus settled with result
+// ("acked", "retried" or "dropped").
+func (c *Conn) Consumed(kind bus.Kind, result string) float64 {
+	return c.counter("asynclsp_bus_messages_total", "kind", string(kind), "result", result)
+}
+
+// counter sums the counter name over the series whose labels match the
+// name/value pairs given.
+func (c *Conn) counter(name string, labelPairs ...string) float64 {
 	var total float64
 	mfs, _ := c.Registry.Gather()
 	for _, mf := range mfs {
-		if mf.GetName() != "asynclsp_bus_dropped_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -66,7 +78,11 @@ func (c *Conn) Dropped(kind bus.Kind, reason string) float64 {
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["kind"] == string(kind) && labels["reason"] == reason {
+			match := true
+			for i := 0; i+1 < len(labelPairs); i += 2 {
+				match = match && labels[labelPairs[i]] == labelPairs[i+1]
+			}
+			if match {
 				total += m.GetCounter().GetValue()
 			}
 		}
