@@ -228,9 +228,13 @@ func (e *env) snapshot() string {
 	defer db.Close()
 	var b strings.Builder
 	for _, table := range []string{"receivers", "receiver_challenges",
-		"receiver_invoices", "receiver_mailbox"} {
+		"receiver_invoices", "receiver_mailbox", "receiver_tombstones"} {
 
-		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY rowid")
+		order := "rowid"
+		if table == "receiver_tombstones" {
+			order = "sender_lsp, hold_id" // WITHOUT ROWID
+		}
+		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY " + order)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -277,4 +281,10 @@ func wantCode(t testing.TB, what string, err error, code string) {
 	if !client.IsCode(err, code) {
 		t.Fatalf("%s: err = %v, want code %s", what, err, code)
 	}
+}
+
+// pending counts rc's pending mailbox items.
+func (e *env) pending(rc *receiver) (int, error) {
+	items, err := e.store.PendingItems(e.ctx, vertex(rc.key), e.clock.Now(), 1000)
+	return len(items), err
 }

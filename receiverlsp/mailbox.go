@@ -31,10 +31,11 @@ const (
 type admission int
 
 const (
-	admitted  admission = iota // stored as pending: wake the receiver
-	refused                    // stored as refused: tell the sender LSP
-	duplicate                  // seen before, and not refused: nothing to do
-	expiredOn                  // stored, but its deadline had passed
+	admitted   admission = iota // stored as pending: wake the receiver
+	refused                     // stored as refused: tell the sender LSP
+	duplicate                   // seen before, and not refused: nothing to do
+	expiredOn                   // stored, but its deadline had passed
+	endedFirst                  // stored final: its outcome came first
 )
 
 // errNoReservation: a held_htlc_available that matches no invoice reserved
@@ -82,6 +83,8 @@ func (r *Role) acceptHeld(ctx context.Context, from onionmsg.NodeKey,
 		r.kick()
 	case expiredOn:
 		log.Warn("hold arrived after its deadline")
+	case endedFirst:
+		log.Info("hold arrived after its outcome: stored final, never pending")
 	case refused:
 		log.Warn("mailbox full: hold refused")
 		// Recorded first, so a redelivery sends this again.
@@ -143,12 +146,27 @@ func (r *Role) admit(ctx context.Context, m *onionmsg.HeldHTLCAvailable) (admiss
 			Woken: rec.WebhookURL == "", Warned: rec.WebhookURL == "",
 		}
 		adm = admitted
-		if !m.DeadlineTime.After(tx.Now()) {
-			adm, it.State, it.Reason = expiredOn, holdstore.MailboxExpired, ReasonDeadline
-		} else if full, err := r.full(tx, it); err != nil {
+		ts, err := tx.TakeTombstone(sender, hold)
+		switch {
+		case err == nil && ts.PaymentHash == m.PaymentHash:
+			// The sender LSP's final word came first (a crash reordered
+			// the two): the item starts where the hold ended.
+			adm, it.State, it.Reason = endedFirst, ts.State, ts.Reason
+		case err == nil:
+			return fmt.Errorf("%w: hold %s ended with another payment hash",
+				errNoReservation, m.HoldID)
+		case !errors.Is(err, holdstore.ErrNoTombstone):
 			return err
-		} else if full {
-			adm, it.State, it.Reason = refused, holdstore.MailboxRefused, ReasonMailboxFull
+		case !m.DeadlineTime.After(tx.Now()):
+			adm, it.State, it.Reason = expiredOn, holdstore.MailboxExpired, ReasonDeadline
+		default:
+			full, err := r.full(tx, it)
+			if err != nil {
+				return err
+			}
+			if full {
+				adm, it.State, it.Reason = refused, holdstore.MailboxRefused, ReasonMailboxFull
+			}
 		}
 		if adm != admitted {
 			it.Woken, it.Warned = true, true
@@ -186,11 +204,17 @@ func (r *Role) handleOutcome(ctx context.Context, in *lspnet.Inbound) error {
 func (r *Role) applyOutcome(ctx context.Context, from onionmsg.NodeKey,
 	m *onionmsg.HoldOutcome) error {
 
-	var changed *holdstore.MailboxItem
+	var (
+		changed *holdstore.MailboxItem
+		kept    bool
+	)
 	err := r.store.Update(ctx, func(tx *holdstore.Tx) error {
-		changed = nil
+		changed, kept = nil, false
 		it, err := tx.MailboxItem(vertex(from), holdstore.ID(m.HoldID))
-		if err != nil {
+		if errors.Is(err, holdstore.ErrItemNotFound) {
+			kept, err = keepTombstone(tx, from, m)
+		}
+		if err != nil || kept {
 			return err
 		}
 		if it.PaymentHash != m.PaymentHash {
@@ -216,8 +240,9 @@ func (r *Role) applyOutcome(ctx context.Context, from onionmsg.NodeKey,
 	})
 	switch {
 	case errors.Is(err, holdstore.ErrItemNotFound):
-		// Not a hold this receiver LSP relayed (maybe one the sender
-		// role of this daemon holds): not ours; dropped if no one's.
+		// Not a hold this receiver LSP reserved an invoice for (maybe
+		// one the sender role of this daemon holds): not ours; dropped
+		// if no one's.
 		return fmt.Errorf("%w: hold_outcome for hold %s, which is not in "+
 			"any mailbox", lspnet.ErrNotMine, m.HoldID)
 	case errors.Is(err, errHashMismatch):
@@ -225,6 +250,11 @@ func (r *Role) applyOutcome(ctx context.Context, from onionmsg.NodeKey,
 			"for hold %s: %w", m.HoldID, err))
 	case err != nil:
 		return err
+	}
+	if kept {
+		r.log.Info("hold outcome before its held_htlc_available: kept",
+			"hold", m.HoldID, "sender_lsp", from, "status", m.Status,
+			"reason", m.Reason)
 	}
 	if changed != nil {
 		r.log.Info("hold outcome", "hold", m.HoldID, "sender_lsp", from,
@@ -236,6 +266,42 @@ func (r *Role) applyOutcome(ctx context.Context, from onionmsg.NodeKey,
 }
 
 var errHashMismatch = errors.New("payment hash does not match the mailbox item")
+
+// keepTombstone keeps a final outcome (settled, canceled) of a hold that is
+// in no mailbox yet: its held_htlc_available may still come (redelivered
+// after a crash), and must then be stored final, not pending. Kept only for
+// a hold this LSP reserved an invoice for, with that invoice's payment hash;
+// anything else is not ours (holdstore.ErrItemNotFound).
+func keepTombstone(tx *holdstore.Tx, from onionmsg.NodeKey,
+	m *onionmsg.HoldOutcome) (bool, error) {
+
+	var state holdstore.MailboxState
+	switch m.Status {
+	case onionmsg.StatusSettled:
+		state = holdstore.MailboxSettled
+	case onionmsg.StatusCanceled:
+		state = holdstore.MailboxCanceled
+	default:
+		return false, holdstore.ErrItemNotFound
+	}
+	inv, err := tx.Reserved(vertex(from), holdstore.ID(m.HoldID))
+	switch {
+	case errors.Is(err, holdstore.ErrNoInvoice):
+		return false, holdstore.ErrItemNotFound
+	case err != nil:
+		return false, err
+	case inv.PaymentHash != m.PaymentHash:
+		return false, errHashMismatch
+	}
+	reason := ""
+	if state == holdstore.MailboxCanceled {
+		reason = orDefault(m.Reason, ReasonCanceled)
+	}
+	return true, tx.AddTombstone(&holdstore.Tombstone{
+		SenderLSP: vertex(from), HoldID: holdstore.ID(m.HoldID),
+		PaymentHash: m.PaymentHash, State: state, Reason: reason,
+	})
+}
 
 // afterOutcome is the mailbox item's transition on a hold_outcome: the
 // state and reason it moves to, or false if the outcome changes nothing

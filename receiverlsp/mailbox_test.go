@@ -345,3 +345,104 @@ func TestLongPollTimesOut(t *testing.T) {
 		}
 	})
 }
+
+// A sender LSP's final outcome may arrive before its held_htlc_available (a
+// crash reorders them): it is kept, and the held message, when it comes, is
+// stored in that final state, never as pending, with no webhook owed.
+func TestOutcomeBeforeHeldIsKept(t *testing.T) {
+	for _, c := range []struct {
+		status onionmsg.HoldStatus
+		reason string
+		state  string
+	}{
+		{onionmsg.StatusCanceled, "deadline_passed", client.StateCanceled},
+		{onionmsg.StatusCanceled, "", client.StateCanceled},
+		{onionmsg.StatusSettled, "", client.StateSettled},
+	} {
+		t.Run(c.state+"/"+c.reason, func(t *testing.T) {
+			e := newEnv(t)
+			rc := e.registered(0, "https://wallet.example/hook")
+			e.stock(rc, 5, 0)
+			req, reply := e.reserve(0, rc, 50_000)
+			m := e.held(0, req, reply)
+			o := &onionmsg.HoldOutcome{HoldID: m.HoldID, PaymentHash: m.PaymentHash,
+				Status: c.status, Reason: c.reason}
+			if err := e.role.applyOutcome(e.ctx, senderKey(0), o); err != nil {
+				t.Fatalf("outcome before held: %v", err)
+			}
+			// Again (a redelivery): the first word stands.
+			if err := e.role.applyOutcome(e.ctx, senderKey(0), o); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.role.acceptHeld(e.ctx, senderKey(0), m); err != nil {
+				t.Fatalf("held after its outcome: %v", err)
+			}
+			it, err := rc.client.Item(e.ctx, senderKey(0), m.HoldID, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c.reason
+			if c.status == onionmsg.StatusCanceled && want == "" {
+				want = ReasonCanceled
+			}
+			if it.State != c.state || it.Reason != want || it.HoldID != m.HoldID {
+				t.Fatalf("item %s %q, want %s %q", it.State, it.Reason, c.state, want)
+			}
+			if items, err := rc.client.Mailbox(e.ctx); err != nil || len(items) != 0 {
+				t.Fatalf("mailbox lists %+v (%v): a finished hold is not pending", items, err)
+			}
+			owed, err := e.store.WakesOwed(e.ctx)
+			if err != nil || len(owed) != 0 {
+				t.Fatalf("webhooks owed for a finished hold: %+v, %v", owed, err)
+			}
+			if n, err := e.pending(rc); err != nil || n != 0 {
+				t.Fatalf("%d pending items (%v): a finished hold counts against the mailbox", n, err)
+			}
+			// A redelivery of the held message changes nothing.
+			e.unchanged("a redelivered held_htlc_available", func() {
+				if err := e.role.acceptHeld(e.ctx, senderKey(0), m); err != nil {
+					t.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// Only a final outcome of a hold this LSP reserved an invoice for, with that
+// invoice's payment hash, is kept: nobody fills the table with junk.
+func TestOutcomesKeptOnlyForReservedHolds(t *testing.T) {
+	e := newEnv(t)
+	rc := e.registered(0, "")
+	e.stock(rc, 5, 0)
+	req, reply := e.reserve(0, rc, 50_000)
+	m := e.held(0, req, reply)
+	e.unchanged("outcomes that concern no reservation", func() {
+		for name, c := range map[string]struct {
+			from int
+			o    onionmsg.HoldOutcome
+		}{
+			"an unknown hold": {0, onionmsg.HoldOutcome{HoldID: onionmsg.NewHoldID(),
+				PaymentHash: m.PaymentHash, Status: onionmsg.StatusCanceled}},
+			"another sender LSP's": {1, onionmsg.HoldOutcome{HoldID: m.HoldID,
+				PaymentHash: m.PaymentHash, Status: onionmsg.StatusCanceled}},
+			"another payment hash": {0, onionmsg.HoldOutcome{HoldID: m.HoldID,
+				PaymentHash: [32]byte{7}, Status: onionmsg.StatusSettled}},
+			"released, not final": {0, onionmsg.HoldOutcome{HoldID: m.HoldID,
+				PaymentHash: m.PaymentHash, Status: onionmsg.StatusReleased}},
+			"rejected, not final": {0, onionmsg.HoldOutcome{HoldID: m.HoldID,
+				PaymentHash: m.PaymentHash, Status: onionmsg.StatusRejected}},
+		} {
+			err := e.role.applyOutcome(e.ctx, senderKey(c.from), &c.o)
+			if !errors.Is(err, lspnet.ErrDrop) && !errors.Is(err, lspnet.ErrNotMine) {
+				t.Fatalf("%s: err = %v, want it dropped or not ours", name, err)
+			}
+		}
+	})
+	// The held message then enters as pending, as ever.
+	if err := e.role.acceptHeld(e.ctx, senderKey(0), m); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.pending(rc); err != nil || n != 1 {
+		t.Fatalf("%d pending (%v), want 1", n, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/bus"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/asynclsp/asynclsp/receiverlsp/client"
 	"github.com/lightningnetwork/lnd/routing/route"
@@ -158,6 +159,11 @@ func (r *Role) sweep(ctx context.Context, now time.Time, height uint32) {
 	var expired []*holdstore.MailboxItem
 	err := r.store.Update(ctx, func(tx *holdstore.Tx) (err error) {
 		if _, err := tx.PruneChallenges(now); err != nil {
+			return err
+		}
+		// No held_htlc_available older than the inbound stream's
+		// retention can still be redelivered.
+		if _, err := tx.PruneTombstones(now.Add(-bus.DefaultMaxAge)); err != nil {
 			return err
 		}
 		expired, err = tx.ExpireDue(now, height, ReasonDeadline)
