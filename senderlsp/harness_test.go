@@ -153,6 +153,20 @@ func newHarness(t *testing.T, tune ...func(*Config)) *harness {
 // does; restartBob stops it first, as a crash followed by a start would
 // (everything in flight is abandoned, nothing is cleaned up by the role).
 func (h *harness) startBob() {
+	h.startBobNoWait()
+	select {
+	case <-h.m.Running():
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("sender role did not start")
+	}
+	// The deadline watcher's timer is set: advancing the clock fires it.
+	h.waitTimer(h.cfg.DeadlineInterval)
+}
+
+// startBobNoWait starts bob as startBob does, with his bus consumer running
+// from the start, and returns without waiting for the sender role to have
+// resumed its holds.
+func (h *harness) startBobNoWait() {
 	t := h.t
 	store, err := holdstore.Open(context.Background(), holdstore.Config{
 		Path: filepath.Join(h.dbDir, "bob.db"), Clock: h.clock,
@@ -181,13 +195,6 @@ func (h *harness) startBob() {
 	h.store, h.m = store, m
 	h.stop = func() { cancel(); wg.Wait(); store.Close() }
 	t.Cleanup(func() { h.stop() })
-	select {
-	case <-m.Running():
-	case <-time.After(10 * time.Second):
-		t.Fatal("sender role did not start")
-	}
-	// The deadline watcher's timer is set: advancing the clock fires it.
-	h.waitTimer(h.cfg.DeadlineInterval)
 }
 
 // waitTimer waits until a timer of d is set on the test clock that no

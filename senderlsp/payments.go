@@ -33,7 +33,7 @@ func (m *Manager) Cancel(ctx context.Context, id holdstore.ID, reason holdstore.
 	if r := m.runner(id); r != nil {
 		done := make(chan error, 1)
 		err := r.request(ctx, cancelEvent{reason: reason, done: done}, done)
-		if !errors.Is(err, errStaleRelease) {
+		if !errors.Is(err, errRunnerStopped) {
 			return err
 		}
 		// The runner just finished: answer from the store.

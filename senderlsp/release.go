@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/bus"
@@ -46,8 +47,10 @@ func (m *Manager) handleRefusal(ctx context.Context, in *lspnet.Inbound) error {
 	log.Warn("receiver LSP refused the hold", "reason", o.Reason)
 	done := make(chan error, 1)
 	err := r.request(ctx, refusalEvent{done: done}, done)
-	if errors.Is(err, errStaleRelease) {
-		return nil
+	if errors.Is(err, errRunnerStopped) {
+		// Resolved since (the refusal changes nothing), or stopping
+		// (taken again after the restart).
+		return m.notReadyOr(nil)
 	}
 	return err
 }
@@ -55,9 +58,11 @@ func (m *Manager) handleRefusal(ctx context.Context, in *lspnet.Inbound) error {
 // HandleRelease takes a release relayed by a receiver LSP. A valid release
 // for a HELD hold is committed (RELEASED, then FORWARDING) before this
 // returns, which acknowledges it; the outbound payment follows. A forged,
-// misdirected or mismatched release is dropped and logged; a replayed or
-// late one (the hold is no longer HELD) is acknowledged and changes nothing
-// (invariant 7).
+// misdirected or mismatched release is dropped and logged. A replayed or
+// late one (the hold is no longer HELD) changes nothing, and is answered
+// with what became of the hold (answerStale). A release that finds no
+// runner to take it while the hold may still be HELD (the role is starting
+// or stopping) is redelivered later, never acknowledged and lost.
 func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 	rel, ok := in.Msg.(*onionmsg.ReleaseHeldHTLC)
 	if !ok {
@@ -71,7 +76,7 @@ func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 	}
 	r := m.runner(holdstore.ID(rel.HoldID))
 	if r == nil {
-		return m.releaseWithoutRunner(ctx, in, rel)
+		return m.answerStale(ctx, in, rel)
 	}
 
 	// The receiver's signature authorizes the release: it names this
@@ -98,10 +103,8 @@ func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 		return lspnet.Drop(bus.ReasonBadSignature, verr)
 	}
 	switch {
-	case errors.Is(err, errStaleRelease):
-		m.metrics.release(releaseStale)
-		log.Info("release for a hold that is no longer held: ignored")
-		return nil
+	case errors.Is(err, errStaleRelease), errors.Is(err, errRunnerStopped):
+		return m.answerStale(ctx, in, rel)
 	case err != nil:
 		return err // not committed: redelivered later
 	}
@@ -109,9 +112,39 @@ func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 	return nil
 }
 
-// releaseWithoutRunner answers a release for a hold no runner owns: unknown
-// (dropped), or finished (a replay: acknowledged, nothing changes).
-func (m *Manager) releaseWithoutRunner(ctx context.Context, in *lspnet.Inbound,
+// errNotReady: the sender role cannot take a message yet (it is still
+// resuming its holds) or any more (it is stopping). The message is
+// redelivered after a delay, never acknowledged unhandled.
+var errNotReady = bus.Later(time.Second, errors.New("sender role not ready for it"))
+
+// notReadyOr returns errNotReady while the role is not running, err once
+// it is: whatever a handler concluded from the absence of a runner holds
+// only while runners exist for every unresolved hold.
+func (m *Manager) notReadyOr(err error) error {
+	select {
+	case <-m.running:
+	default:
+		return errNotReady
+	}
+	m.mu.Lock()
+	stopping := m.ctx == nil || m.ctx.Err() != nil
+	m.mu.Unlock()
+	if stopping {
+		return errNotReady
+	}
+	return err
+}
+
+// answerStale answers a release no runner took, from the store: for an
+// unknown hold it is dropped; while the hold may still be HELD (no runner
+// yet, or none any more) it is redelivered later; for a hold already
+// released or finished it changes nothing and is answered with the hold's
+// outcome (released, settled or canceled), sent before the release is
+// acknowledged, so that the receiver LSP's mailbox item ends where the
+// hold did. Only the hold's own receiver LSP is answered, and only for a
+// release its receiver signed over this hold with its secret (whenever it
+// was made): nobody learns anything from relaying junk.
+func (m *Manager) answerStale(ctx context.Context, in *lspnet.Inbound,
 	rel *onionmsg.ReleaseHeldHTLC) error {
 
 	h, err := m.store.Get(ctx, holdstore.ID(rel.HoldID))
@@ -123,9 +156,56 @@ func (m *Manager) releaseWithoutRunner(ctx context.Context, in *lspnet.Inbound,
 	if err != nil {
 		return err
 	}
+	log := m.log.With("hold", h.ID.String(), "state", h.State)
+	var status onionmsg.HoldStatus
+	switch h.State {
+	case holdstore.StateCreated, holdstore.StateHeld:
+		// Not final: a runner takes it once there is one (the role is
+		// starting or stopping) and the hold is HELD (a release may
+		// overtake the sender's HTLC). Redelivered until then; the
+		// hold's deadline bounds the wait.
+		log.Info("release for a hold not ready for it: redelivered later")
+		return errNotReady
+	case holdstore.StateReleased, holdstore.StateForwarding:
+		status = onionmsg.StatusReleased
+	case holdstore.StateSettled:
+		status = onionmsg.StatusSettled
+	case holdstore.StateCanceled:
+		status = onionmsg.StatusCanceled
+	}
 	m.metrics.release(releaseStale)
-	m.log.Info("release for a finished hold: ignored", "hold", h.ID.String(),
-		"state", h.State)
+	receiverLSP := onionmsg.NodeKey(h.ReceiverLSP)
+	if in.From != receiverLSP {
+		log.Warn("release for a hold of another receiver LSP: ignored",
+			"from", in.From.String())
+		return nil
+	}
+	expect := onionmsg.ReleaseExpect{
+		HoldID: rel.HoldID, PaymentHash: h.PaymentHash,
+		ReleaseSecret: h.ReleaseSecret, SenderLSPKey: m.net.Self(),
+		ReceiverKey: onionmsg.NodeKey(h.ReceiverKey),
+	}
+	// Checked as of its own creation: a stale release is still the
+	// receiver's word on this hold.
+	if err := onionmsg.VerifyRelease(rel, expect, rel.CreatedAt, 0); err != nil {
+		log.Warn("release for a finished hold does not verify: ignored", "err", err)
+		return nil
+	}
+	if err := in.Authentic(); err != nil {
+		return err
+	}
+	o := &onionmsg.HoldOutcome{HoldID: rel.HoldID, PaymentHash: h.PaymentHash,
+		Status: status, Reason: string(h.Reason)}
+	if status == onionmsg.StatusReleased {
+		o.Reason = ""
+	}
+	tctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	if err := m.net.Send(tctx, receiverLSP, o); err != nil {
+		return fmt.Errorf("answering a stale release with the outcome: %w", err)
+	}
+	log.Info("release for a hold no longer held: answered with its outcome",
+		"status", status)
 	return nil
 }
 

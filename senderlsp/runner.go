@@ -17,6 +17,10 @@ import (
 // settled or canceled). It changes nothing.
 var errStaleRelease = errors.New("hold is not waiting for a release")
 
+// errRunnerStopped: the runner stopped before it took the request: the hold
+// was resolved, or the role is stopping. The store says which.
+var errRunnerStopped = errors.New("the hold's runner has stopped")
+
 // runner owns one hold from creation or recovery until lnd has done what its
 // final state asks. Only the runner's goroutine touches hold; others talk to
 // it through events.
@@ -118,7 +122,7 @@ func (r *runner) request(ctx context.Context, ev event, done chan error) error {
 	select {
 	case r.events <- ev:
 	case <-r.stopped:
-		return errStaleRelease
+		return errRunnerStopped
 	case <-ctx.Done():
 		return ctx.Err()
 	}

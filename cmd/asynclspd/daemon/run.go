@@ -177,7 +177,20 @@ func (d *daemon) serve(ctx context.Context) error {
 		d.receiver.Register(mux)
 		run("receiver role", d.receiver.Run)
 	}
-	run("bus", func(ctx context.Context) error { return d.node.Run(ctx, mux) })
+	// A bus message is acknowledged only once the state machine it belongs
+	// to has taken it, durably: nothing is consumed before the roles have
+	// rebuilt their state from the store. Until then messages wait in the
+	// stream.
+	run("bus", func(ctx context.Context) error {
+		if d.sender != nil {
+			select {
+			case <-d.sender.Running():
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return d.node.Run(ctx, mux)
+	})
 
 	servers, err := d.listen()
 	if err != nil {
