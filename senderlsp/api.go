@@ -86,6 +86,9 @@ type API struct {
 
 	// creating serializes creates that share an idempotency key.
 	creating keyedMutex
+	// outages logs when a receiver LSP stops answering creates, and when
+	// it answers again.
+	outages *lspOutages
 
 	mu      sync.Mutex
 	closed  bool
@@ -103,6 +106,7 @@ func (m *Manager) APIHandler(cfg APIConfig) *API {
 		mux:  http.NewServeMux(),
 		quit: make(chan struct{}),
 	}
+	a.outages = newLSPOutages(m.clock, a.log)
 	allowed := map[string][]string{}
 	for _, rt := range apiRoutes {
 		a.mux.Handle(rt.method+" "+rt.pattern, a.authed(rt.handle))

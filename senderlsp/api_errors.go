@@ -1,7 +1,6 @@
 package senderlsp
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -119,9 +118,13 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, hold strin
 		attrs = append(attrs, "hold", hold)
 	}
 	switch {
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+	case abandoned(r, err):
 		// The client went away; nobody reads the answer.
 		a.log.Debug("request abandoned by the client", attrs...)
+	case pub.Code == codeReceiverLSPUnreachable:
+		// Not a fault of ours: lspOutages logs when a receiver LSP stops
+		// answering and when it answers again; every refusal is counted.
+		a.log.Debug("API request refused", attrs...)
 	case status >= 500:
 		a.log.Error("API request failed", attrs...)
 	default:

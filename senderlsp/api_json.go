@@ -19,6 +19,9 @@ type paymentJSON struct {
 	Reason   holdstore.Reason `json:"reason"`
 	Settled  bool             `json:"settled"`
 	Canceled bool             `json:"canceled"`
+	// Resolved: lnd has done what the final state asks (the hold invoice
+	// is settled or canceled) and the receiver LSP was told.
+	Resolved bool `json:"resolved"`
 
 	PaymentHash string `json:"payment_hash"`
 	AmountMsat  uint64 `json:"amount_msat"`
@@ -46,6 +49,7 @@ func toPaymentJSON(h *holdstore.Hold) *paymentJSON {
 		ID: h.ID.String(), State: h.State, Reason: h.Reason,
 		Settled:  h.State == holdstore.StateSettled,
 		Canceled: h.State == holdstore.StateCanceled,
+		Resolved: h.Resolved,
 
 		PaymentHash: h.PaymentHash.String(),
 		AmountMsat:  uint64(h.AmountMsat), FeeMsat: uint64(h.FeeMsat),

@@ -1,7 +1,9 @@
 package senderlsp
 
 import (
-	"github.com/asynclsp/asynclsp/internal/testkit"
+	"encoding/json"
+	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -9,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/testkit"
+	"github.com/asynclsp/asynclsp/senderlsp/client"
 )
 
 // openAPI is the part of openapi.json the tests read.
@@ -111,6 +115,47 @@ func TestOpenAPIErrorResponses(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// A payment's fields are the same three times: in the handler's JSON, in
+// the document's Payment schema (every one required), and in the Go client.
+func TestOpenAPIPaymentFields(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Required   []string                   `json:"required"`
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	testkit.ReadOpenAPI(t, "openapi.json", &doc)
+	schema := doc.Components.Schemas["Payment"]
+	documented := slices.Sorted(maps.Keys(schema.Properties))
+
+	b, err := json.Marshal(toPaymentJSON(&holdstore.Hold{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served map[string]any
+	if err := json.Unmarshal(b, &served); err != nil {
+		t.Fatal(err)
+	}
+	var parsed []string
+	typ := reflect.TypeFor[client.Payment]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		parsed = append(parsed, name)
+	}
+	slices.Sort(parsed)
+	for what, got := range map[string][]string{
+		"required": slices.Sorted(slices.Values(schema.Required)),
+		"served":   slices.Sorted(maps.Keys(served)),
+		"client":   parsed,
+	} {
+		if !slices.Equal(got, documented) {
+			t.Errorf("%s fields %v, documented %v", what, got, documented)
 		}
 	}
 }

@@ -22,27 +22,28 @@ import (
 const maxIdempotencyKey = 128
 
 // createPayment: POST /v1/payments. 201 with a new payment; 200 with the
-// payment an earlier request with the same Idempotency-Key made.
+// payment an earlier request with the same Idempotency-Key made. Every
+// refusal goes through refuse, which counts it.
 func (a *API) createPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 	var body createPaymentJSON
 	if err := a.decodeBody(w, r, &body); err != nil {
-		a.fail(w, r, err, "")
+		a.refuse(w, r, err, "")
 		return
 	}
 	req, err := body.paymentRequest()
 	if err != nil {
-		a.fail(w, r, err, "")
+		a.refuse(w, r, err, "")
 		return
 	}
 	req.Owner = c.name
 	if req.RequestKey, err = idempotencyKey(r); err != nil {
-		a.fail(w, r, err, "")
+		a.refuse(w, r, err, "")
 		return
 	}
 	select {
 	case <-a.m.Running():
 	default:
-		a.fail(w, r, apiErr(codeUnavailable, "the sender LSP is starting"), "")
+		a.refuse(w, r, apiErr(codeUnavailable, "the sender LSP is starting"), "")
 		return
 	}
 
@@ -52,7 +53,7 @@ func (a *API) createPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 		// what the first made, hold invoice included.
 		unlock, err := a.creating.lock(ctx, c.name+"\x00"+req.RequestKey)
 		if err != nil {
-			a.fail(w, r, err, "")
+			a.refuse(w, r, err, "")
 			return
 		}
 		defer unlock()
@@ -60,13 +61,13 @@ func (a *API) createPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 		switch {
 		case err == nil:
 			if err := sameRequest(h, &req); err != nil {
-				a.fail(w, r, err, h.ID.String())
+				a.refuse(w, r, err, h.ID.String())
 				return
 			}
 			writeJSON(w, http.StatusOK, toPaymentJSON(h))
 			return
 		case !errors.Is(err, holdstore.ErrNotFound):
-			a.fail(w, r, err, "")
+			a.refuse(w, r, err, "")
 			return
 		}
 	}
@@ -76,8 +77,9 @@ func (a *API) createPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CreateTimeout)
 	defer cancel()
 	h, err := a.m.CreatePayment(cctx, req)
+	a.outages.observe(req.ReceiverLSP, err)
 	if err != nil {
-		a.fail(w, r, err, "")
+		a.refuse(w, r, err, "")
 		return
 	}
 	a.log.Info("payment created through the API", "hold", h.ID.String(),

@@ -309,3 +309,87 @@ func TestAPICreateOutlivesItsClient(t *testing.T) {
 		t.Fatal("no hold invoice at lnd")
 	}
 }
+
+// resolved turns true only once lnd has carried out the final state and the
+// receiver LSP was told: a canceled payment whose hold invoice lnd has not
+// canceled yet, or whose outcome carol has not taken, is not resolved.
+func TestAPIResolved(t *testing.T) {
+	a := newAPIHarness(t)
+	ctx := context.Background()
+	tok := a.token("wallet-a", holdstore.RoleWallet)
+	wallet := a.client(tok)
+	// resolvedField is the raw JSON field: present, and a boolean.
+	resolvedField := func(p *client.Payment) any {
+		t.Helper()
+		status, body, _ := a.call("GET", "/v1/payments/"+p.ID, tok, "")
+		if status != http.StatusOK {
+			t.Fatalf("get: %d %v", status, body)
+		}
+		return body["resolved"]
+	}
+	get := func(p *client.Payment) *client.Payment {
+		t.Helper()
+		got, err := wallet.Payment(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	p := a.createVia(wallet, 10_000_000)
+	if p.Resolved || resolvedField(p) != false {
+		t.Fatalf("created payment resolved: %+v, %v", p, resolvedField(p))
+	}
+	hold := a.pay(a.hold(p))
+	if got := get(p); got.State != client.StateHeld || got.Resolved {
+		t.Fatalf("held payment %+v", got)
+	}
+
+	// Canceled, but lnd refuses to cancel the hold invoice: the sender's
+	// HTLC is still held, so the payment is not resolved.
+	a.lnd.FailCalls("CancelInvoice", errors.New("test: lnd unavailable"))
+	a.outcomesDown.Store(true)
+	got, err := wallet.Cancel(ctx, p.ID)
+	if err != nil || !got.Canceled || got.Resolved {
+		t.Fatalf("cancel: %+v, %v", got, err)
+	}
+	testkit.Eventually(t, 10*time.Second, "a failed CancelInvoice", func() bool {
+		return a.lnd.Calls("CancelInvoice") > 0
+	})
+	a.advance(2 * time.Second) // a retry
+	if got := get(p); !got.Canceled || got.Resolved || resolvedField(p) != false ||
+		a.invoiceState(hold.PaymentHash) != "ACCEPTED" {
+		t.Fatalf("canceled, invoice %s at lnd: %+v", a.invoiceState(hold.PaymentHash), got)
+	}
+
+	// lnd cancels it, but carol is not told yet: still not resolved.
+	a.lnd.FailCalls("CancelInvoice", nil)
+	testkit.Eventually(t, 10*time.Second, "the hold invoice canceled", func() bool {
+		a.advance(10 * time.Second)
+		return a.invoiceState(hold.PaymentHash) == "CANCELED"
+	})
+	if got := get(p); got.Resolved || a.get(hold.ID).Resolved {
+		t.Fatalf("resolved before carol was told: %+v", got)
+	}
+
+	// Carol takes the outcome: resolved, and it stays so.
+	a.outcomesDown.Store(false)
+	testkit.Eventually(t, 10*time.Second, "resolved through the API", func() bool {
+		a.advance(10 * time.Second)
+		return get(p).Resolved
+	})
+	if len(a.outcomesOf(hold.ID)) == 0 || resolvedField(p) != true {
+		t.Fatal("resolved without carol told, or not in the JSON")
+	}
+	page, err := wallet.PaymentsPage(ctx, client.ListOptions{})
+	if err != nil || len(page.Payments) != 1 || !page.Payments[0].Resolved {
+		t.Fatalf("listed: %+v, %v", page, err)
+	}
+
+	// A settled payment is resolved once its hold invoice is settled.
+	q := a.createVia(wallet, 10_000_000)
+	a.settle(q)
+	if got := get(q); !got.Settled || !got.Resolved {
+		t.Fatalf("settled payment %+v", got)
+	}
+}

@@ -44,6 +44,9 @@ type harness struct {
 	// outcomesDown makes bob's hold_outcome sends fail, as if carol's
 	// stream were unreachable.
 	outcomesDown atomic.Bool
+	// invoicesDown makes carol answer invoice requests "unavailable", as
+	// a receiver LSP that cannot serve them does.
+	invoicesDown atomic.Bool
 
 	// timers counts the timers registered on the test clock, by
 	// duration, and seen how many of them a test has waited for.
@@ -126,6 +129,9 @@ func newHarness(t *testing.T, tune ...func(*Config)) *harness {
 	mux.HandleRequest(onionmsg.TypeInvoiceRequest, func(ctx context.Context, in *lspnet.Inbound) (onionmsg.Message, error) {
 		if err := in.Authentic(); err != nil {
 			return nil, err
+		}
+		if h.invoicesDown.Load() {
+			return nil, errors.New("test: carol cannot serve invoices")
 		}
 		return h.invoice(in.Msg.(*onionmsg.InvoiceRequest)), nil
 	})

@@ -18,6 +18,7 @@ type Metrics struct {
 	releases      *prometheus.CounterVec
 	holdsHeld     prometheus.Counter
 	losses        prometheus.Counter
+	refused       *prometheus.CounterVec
 }
 
 // Release verdicts, a label of the releases counter.
@@ -65,10 +66,15 @@ func NewMetrics(reg prometheus.Registerer, store *holdstore.Store) *Metrics {
 			Namespace: "asynclsp", Subsystem: "sender", Name: "losses_total",
 			Help: "Receivers paid whose hold invoice could not be settled. Must stay 0.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "creates_refused_total",
+			Help: "Payment creates refused, by reason: the API's error code " +
+				"(receiver_lsp_unreachable, no_invoice, insufficient_liquidity, ...).",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.settleLatency, m.heldTime, m.cancels, m.attempts,
-			m.outcomes, m.releases, m.holdsHeld, m.losses,
+			m.outcomes, m.releases, m.holdsHeld, m.losses, m.refused,
 			&stateCollector{store: store, desc: prometheus.NewDesc(
 				"asynclsp_sender_holds", "Holds by state.", []string{"state"}, nil)})
 	}
@@ -82,6 +88,7 @@ func (m *Metrics) attempt()                        { m.attempts.Inc() }
 func (m *Metrics) release(verdict string)          { m.releases.WithLabelValues(verdict).Inc() }
 func (m *Metrics) held()                           { m.holdsHeld.Inc() }
 func (m *Metrics) loss()                           { m.losses.Inc() }
+func (m *Metrics) createRefused(reason string)     { m.refused.WithLabelValues(reason).Inc() }
 
 func (m *Metrics) outcome(result string, r holdstore.Reason) {
 	m.outcomes.WithLabelValues(result, string(r)).Inc()

@@ -88,15 +88,24 @@ type link struct {
 // Close drains the connection: subscriptions stop, published messages and
 // acks are flushed, then it closes. It returns once the connection is
 // closed. Stop Consume and ServeRequests (cancel their contexts) first.
+//
+// With no server to drain to (the connection is reconnecting), it just
+// closes, and that is not an error: every durable Publish has waited for its
+// ack, so what the reconnect buffer loses is at most acks and naks, whose
+// messages JetStream redelivers. A stop while NATS is down is a clean stop.
 func (l *link) Close() error {
 	err := l.nc.Drain()
-	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+	switch {
+	case errors.Is(err, nats.ErrConnectionReconnecting):
+		// Drain has closed it.
+		l.log.Info("NATS unreachable at close: closed without draining")
+		err = nil
+	case errors.Is(err, nats.ErrConnectionClosed):
+		err = nil
+	case err != nil:
 		l.nc.Close()
 	}
 	<-l.closed
-	if errors.Is(err, nats.ErrConnectionClosed) {
-		return nil
-	}
 	return err
 }
 

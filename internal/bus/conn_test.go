@@ -204,3 +204,36 @@ func testPKI(t *testing.T) (caFile string, serverTLS *tls.Config) {
 		Certificates: []tls.Certificate{{Certificate: [][]byte{srvDER}, PrivateKey: srvKey}},
 	}
 }
+
+// TestCloseWithServerGone: closing a connection whose server is gone is a
+// clean close, not an error: every durable publish waited for its ack, so
+// nothing the reconnect buffer could hold is lost (an unsent ack only means
+// a redelivery). The daemon's exit code after SIGTERM depends on it.
+func TestCloseWithServerGone(t *testing.T) {
+	s := startTestServer(t)
+	c, err := Connect(testCtx(t), ClientConfig{URLs: []string{s.ClientURL()},
+		NodeKey: testKey(1), Logger: testLogger(t), ReconnectWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnsureStream(testCtx(t), StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(t, c, func(context.Context, Msg) error { return nil })
+	s.Shutdown()
+	waitFor(t, 10*time.Second, func() error {
+		if c.Connected() {
+			return errors.New("still connected")
+		}
+		return nil
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Consume with the server gone: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close with the server gone: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close again: %v", err)
+	}
+}

@@ -146,6 +146,11 @@ func (c *Conn) release(it jetstream.MessagesContext) {
 			c.log.Warn("nak of buffered message failed", "err", err)
 		}
 	}
+	if !c.nc.IsConnected() {
+		// Nothing to flush to: the naks are lost with the connection,
+		// and JetStream redelivers those messages after AckWait.
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := c.nc.FlushWithContext(ctx); err != nil && !c.nc.IsClosed() {

@@ -36,6 +36,13 @@ type Payment struct {
 	Settled  bool   `json:"settled"`
 	Canceled bool   `json:"canceled"`
 
+	// Resolved is true once the LSP's lnd has done what the final state
+	// asks: the hold invoice is settled, or canceled and the sender's
+	// HTLC failed back; and the receiver's LSP was told (or given up on,
+	// unreachable for an hour). Until then a
+	// CANCELED payment's funds may still be held. It never turns false.
+	Resolved bool `json:"resolved"`
+
 	PaymentHash string `json:"payment_hash"`
 
 	// AmountMsat reaches the receiver; the sender pays HoldAmountMsat,

@@ -55,6 +55,12 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() { err = errors.Join(err, d.close()) }()
 	if err := d.open(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Stopped while waiting for lnd or NATS: a stop, not a
+			// failure.
+			d.own.Info("stopped while starting", "err", err)
+			return nil
+		}
 		return err
 	}
 	return d.serve(ctx)
