@@ -82,6 +82,11 @@ type NATSConfig struct {
 	AllowPlainText bool     `long:"allowplaintext" description:"Allow a NATS connection without TLS to a non-loopback server"`
 	CreateStream   bool     `long:"createstream" description:"Create this LSP's inbound stream (the embedded server always does; on a shared server the operator may provision it)"`
 	StreamReplicas int      `long:"streamreplicas" description:"Replicas of the inbound stream this daemon creates: 1 on one server, 3 on a JetStream cluster"`
+
+	// AckWait is how long a message handed to this daemon waits for its
+	// handler's verdict before NATS delivers it again (after a crash, the
+	// wait before a message in flight comes back).
+	AckWait time.Duration `long:"ackwait" description:"How long an inbound message in flight waits for its handler before NATS redelivers it"`
 }
 
 // DefaultConfig is what one machine wants.
@@ -101,9 +106,10 @@ func DefaultConfig() Config {
 			// Empty: lnd's admin.macaroon of the configured network.
 			MacaroonPath: "",
 		},
-		API:      APIConfig{Listen: "127.0.0.1:8270"},
-		Ops:      OpsConfig{Listen: "127.0.0.1:8271"},
-		NATS:     NATSConfig{EmbeddedListen: "127.0.0.1:4222", StreamReplicas: 1},
+		API: APIConfig{Listen: "127.0.0.1:8270"},
+		Ops: OpsConfig{Listen: "127.0.0.1:8271"},
+		NATS: NATSConfig{EmbeddedListen: "127.0.0.1:4222", StreamReplicas: 1,
+			AckWait: 10 * time.Second},
 		Sender:   senderlsp.DefaultConfig(),
 		Receiver: receiverlsp.DefaultOptions(),
 	}
@@ -246,6 +252,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.NATS.CertFile == "") != (c.NATS.KeyFile == "") {
 		bad("nats.certfile and nats.keyfile: set both or neither")
+	}
+	if c.NATS.AckWait < time.Second {
+		bad("nats.ackwait: %v must be at least 1s", c.NATS.AckWait)
 	}
 	if c.NATS.StreamReplicas < 1 || c.NATS.StreamReplicas > 5 {
 		bad("nats.streamreplicas: %d must be from 1 to 5", c.NATS.StreamReplicas)

@@ -103,6 +103,7 @@ api.listen=127.0.0.1:9000
 nats.url=nats://127.0.0.1:4223
 nats.url=nats://127.0.0.1:4224
 nats.streamreplicas=3
+nats.ackwait=45s
 
 [sender]
 sender.fee-ppm=5
@@ -125,8 +126,9 @@ sender.quick-retry=4s
 		t.Errorf("api.listen %q: the flag wins", cfg.API.Listen)
 	case !slices.Equal(cfg.NATS.URLs, []string{"nats://127.0.0.1:4225"}):
 		t.Errorf("nats.url %v: the flag replaces the file's list", cfg.NATS.URLs)
-	case cfg.NATS.StreamReplicas != 3 || cfg.Sender.FeePPM != 5:
-		t.Errorf("streamreplicas %d, fee-ppm %d: from the file", cfg.NATS.StreamReplicas, cfg.Sender.FeePPM)
+	case cfg.NATS.StreamReplicas != 3 || cfg.Sender.FeePPM != 5 || cfg.NATS.AckWait != 45*time.Second:
+		t.Errorf("streamreplicas %d, fee-ppm %d, ackwait %v: from the file",
+			cfg.NATS.StreamReplicas, cfg.Sender.FeePPM, cfg.NATS.AckWait)
 	case !slices.Equal(cfg.Sender.QuickRetries, []time.Duration{3 * time.Second}):
 		t.Errorf("quick-retry %v: the flag replaces the file's list", cfg.Sender.QuickRetries)
 	}
@@ -179,6 +181,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"nats.certfile alone", []string{"--nats.certfile=" + seed}, "", []string{"nats.certfile and nats.keyfile"}},
 		{"nats.streamreplicas embedded", []string{"--nats.streamreplicas=3"}, "", []string{"nats.streamreplicas", "embedded"}},
 		{"nats.streamreplicas range", []string{"--nats.url=nats://127.0.0.1:4222", "--nats.streamreplicas=7"}, "", []string{"nats.streamreplicas"}},
+		{"nats.ackwait too short", []string{"--nats.ackwait=100ms"}, "", []string{"nats.ackwait"}},
 		{"sender.hold-cltv-delta", []string{"--sender.hold-cltv-delta=3000"}, "", []string{"sender.hold-cltv-delta"}},
 		{"sender.max-parts", []string{"--sender.max-parts=0"}, "", []string{"sender.max-parts"}},
 		{"sender.safety-margin-blocks", []string{"--sender.safety-margin-blocks=10"}, "", []string{"sender.safety-margin-blocks"}},

@@ -118,7 +118,8 @@ func (d *daemon) open(ctx context.Context) error {
 		NKeySeedFile: cfg.NATS.NKeySeedFile, CredsFile: cfg.NATS.CredsFile,
 		TLS: bus.TLSConfig{CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile,
 			KeyFile: cfg.NATS.KeyFile},
-		AllowPlainText: cfg.NATS.AllowPlainText, Name: "asynclspd " + self.String(),
+		AllowPlainText: cfg.NATS.AllowPlainText, AckWait: cfg.NATS.AckWait,
+		Name:    "asynclspd " + self.String(),
 		Metrics: metrics, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("NATS: %w", err)
