@@ -35,6 +35,15 @@ type Options struct {
 	// Webhooks runs a webhook receiver for dave's wallet and registers
 	// its URL with carol.
 	Webhooks bool
+
+	// NATSURL is an external NATS server both daemons use, each creating
+	// its own inbound stream there. Empty: bob's embedded server, which
+	// carol uses too.
+	NATSURL string
+
+	// Tag is appended to the daemons' names and folders ("bob-ext"), so
+	// that a second cast can run on the same network.
+	Tag string
 }
 
 // Cast is the cast of DESIGN.md on a regtest network: bob's asynclspd
@@ -86,14 +95,17 @@ func Assemble(ctx context.Context, net *regtest.Network, opts Options,
 	}()
 
 	c.Bob, err = start(ctx, lsp.Options{
-		Node: net.Bob, Roles: []string{lsp.RoleSender},
+		Name: tagged(net.Bob, opts.Tag), Node: net.Bob,
+		Roles:   []string{lsp.RoleSender},
+		NATSURL: opts.NATSURL, CreateStream: opts.NATSURL != "",
 		Settings: opts.Bob,
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.Carol, err = start(ctx, lsp.Options{
-		Node: net.Carol, Roles: []string{lsp.RoleReceiver},
+		Name: tagged(net.Carol, opts.Tag), Node: net.Carol,
+		Roles:   []string{lsp.RoleReceiver},
 		NATSURL: c.Bob.NATSURL, CreateStream: true, Settings: opts.Carol,
 	})
 	if err != nil {
@@ -131,6 +143,14 @@ func Assemble(ctx context.Context, net *regtest.Network, opts Options,
 	}
 
 	return c, nil
+}
+
+// tagged is a daemon's name: its node's, with tag appended if any.
+func tagged(n *regtest.Node, tag string) string {
+	if tag == "" {
+		return n.Name
+	}
+	return n.Name + "-" + tag
 }
 
 // Close stops the webhook receiver and both daemons (SIGTERM), carol first.

@@ -16,7 +16,13 @@ const castTimeout = 3 * time.Minute
 // are stopped when the test ends, and their logs kept if it failed.
 func newCast(t *testing.T, netOpts regtest.Options, opts Options) *Cast {
 	t.Helper()
-	net := regtest.StartT(t, netOpts)
+	return newCastOn(t, regtest.StartT(t, netOpts), opts)
+}
+
+// newCastOn assembles a cast on a running network; its daemons are stopped
+// when the test ends, and their logs kept if it failed.
+func newCastOn(t *testing.T, net *regtest.Network, opts Options) *Cast {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), castTimeout)
 	defer cancel()
 

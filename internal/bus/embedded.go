@@ -156,3 +156,6 @@ func (l *serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprint
 func (l *serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
 func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+
+// NumClients is how many client connections the server has now.
+func (s *Server) NumClients() int { return s.ns.NumClients() }
