@@ -136,6 +136,20 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 // start starts the process and waits until it is ready; on failure it
 // kills it.
 func (d *Daemon) start(ctx context.Context) error {
+	if err := d.launch(); err != nil {
+		return err
+	}
+	if err := d.WaitReady(ctx); err != nil {
+		_ = d.Kill()
+
+		return err
+	}
+
+	return nil
+}
+
+// launch starts the process, its output headed by the start's number.
+func (d *Daemon) launch() error {
 	d.mu.Lock()
 	d.starts++
 	n := d.starts
@@ -146,11 +160,6 @@ func (d *Daemon) start(ctx context.Context) error {
 		n, d.Name, time.Now().Format(time.RFC3339Nano))
 	if err := d.proc.Start(header); err != nil {
 		return fmt.Errorf("asynclspd %s: %w", d.Name, err)
-	}
-	if err := d.WaitReady(ctx); err != nil {
-		_ = d.Kill()
-
-		return err
 	}
 
 	return nil
@@ -281,6 +290,19 @@ func (d *Daemon) Restart(ctx context.Context) error {
 	}
 
 	return d.start(ctx)
+}
+
+// Relaunch is Restart without the wait: it starts the daemon again after
+// Stop or Kill and returns at once; WaitReady waits for it. A daemon whose
+// NATS server is down (a receiver LSP on its sender LSP's embedded server)
+// keeps trying to connect, and is ready only once the server is back.
+func (d *Daemon) Relaunch() error {
+	if d.Running() {
+		return fmt.Errorf("asynclspd %s: relaunch: still running (pid %d)",
+			d.Name, d.PID())
+	}
+
+	return d.launch()
 }
 
 // AdminToken returns the operator's token, which the daemon writes to its
