@@ -19,6 +19,10 @@ import (
 // with more than a day left (receiver.mininvoicelife).
 const InvoiceLife = 7 * 24 * time.Hour
 
+// AliceWallet is the name of alice's wallet token at bob: the owner of her
+// payments.
+const AliceWallet = "alice"
+
 // Launcher starts a daemon: lsp.Start for a program, lsp.StartT wrapped
 // for a test.
 type Launcher func(ctx context.Context, opts lsp.Options) (*lsp.Daemon, error)
@@ -44,9 +48,15 @@ type Cast struct {
 	Net        *regtest.Network
 	Bob, Carol *lsp.Daemon
 
-	// Wallet is alice's wallet backend: bob's sender API, with bob's
-	// admin token.
+	// Wallet is alice's wallet backend: bob's sender API, with a wallet
+	// token bob's operator issued for "alice" (her cancels are
+	// canceled_by_sender).
 	Wallet *senderclient.Client
+
+	// Operator is bob's operator on his sender API, with the admin token:
+	// it sees every wallet's payments, and its cancels are
+	// canceled_by_operator.
+	Operator *senderclient.Client
 
 	// Dave is dave's wallet backend at carol, signing with dave's lnd.
 	Dave *receiverclient.Client
@@ -100,7 +110,10 @@ func Assemble(ctx context.Context, net *regtest.Network, opts Options,
 	if err != nil {
 		return nil, err
 	}
-	if c.Wallet, err = c.Bob.SenderClient(); err != nil {
+	if c.Wallet, err = c.Bob.SenderClient(ctx, AliceWallet); err != nil {
+		return nil, err
+	}
+	if c.Operator, err = c.Bob.OperatorClient(); err != nil {
 		return nil, err
 	}
 

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	receiverclient "github.com/asynclsp/asynclsp/receiverlsp/client"
 	senderclient "github.com/asynclsp/asynclsp/senderlsp/client"
@@ -316,15 +317,49 @@ func (d *Daemon) AdminToken() (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// SenderClient returns a client of the sender API authenticated with the
-// admin token, as a wallet backend of the LSP's own would use it.
-func (d *Daemon) SenderClient() (*senderclient.Client, error) {
+// AdminClient returns a client of the admin API with the operator's
+// token.
+func (d *Daemon) AdminClient() (*adminclient.Client, error) {
+	token, err := d.AdminToken()
+	if err != nil {
+		return nil, err
+	}
+
+	return adminclient.New(adminclient.Config{URL: d.APIURL, Token: token})
+}
+
+// OperatorClient returns a client of the sender API with the operator's
+// token: it sees every wallet's payments, and a payment it cancels is
+// canceled_by_operator.
+func (d *Daemon) OperatorClient() (*senderclient.Client, error) {
 	token, err := d.AdminToken()
 	if err != nil {
 		return nil, err
 	}
 
 	return senderclient.New(senderclient.Config{URL: d.APIURL, Token: token})
+}
+
+// SenderClient has the operator issue a wallet token named wallet through
+// the admin API, and returns a client of the sender API with it, as that
+// wallet's backend uses it: it sees its own payments only, and a payment
+// it cancels is canceled_by_sender. A later call with the same name issues
+// another token of the same wallet, which sees the same payments.
+func (d *Daemon) SenderClient(ctx context.Context,
+	wallet string) (*senderclient.Client, error) {
+
+	admin, err := d.AdminClient()
+	if err != nil {
+		return nil, err
+	}
+	tok, err := admin.CreateToken(ctx, wallet, adminclient.RoleWallet)
+	if err != nil {
+		return nil, fmt.Errorf("asynclspd %s: wallet token for %s: %w",
+			d.Name, wallet, err)
+	}
+
+	return senderclient.New(senderclient.Config{URL: d.APIURL,
+		Token: tok.Bearer})
 }
 
 // ReceiverClient returns a client of the receiver API for the receiver
