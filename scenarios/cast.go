@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/asynclsp/asynclsp/internal/lnd"
@@ -70,6 +71,10 @@ type Cast struct {
 
 	// Uploaded is carol's answer to dave's invoices.
 	Uploaded *receiverclient.UploadResponse
+
+	// sent are the payments Create made (Sent).
+	sentMu sync.Mutex
+	sent   []Sent
 
 	// carolWaits: RestartCarol started carol while bob was down; she is
 	// ready only once bob's NATS server is back, and RestartBob waits for

@@ -30,7 +30,8 @@ var ErrWrongState = errors.New("payment ended in another state")
 // Create has alice's wallet backend ask bob to pay dave amount (policy
 // "patient", "fast-fail", or "" for bob's default), as a wallet should:
 // with an idempotency key of its own, retried while bob answers 503 or
-// not at all (senderclient.CreatePaymentRetry).
+// not at all (senderclient.CreatePaymentRetry). The payment is recorded
+// for the judge (Sent).
 func (c *Cast) Create(ctx context.Context, amount lnwire.MilliSatoshi,
 	policy string) (*senderclient.Payment, error) {
 
@@ -43,6 +44,9 @@ func (c *Cast) Create(ctx context.Context, amount lnwire.MilliSatoshi,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create payment of %d msat: %w", amount, err)
+	}
+	if err := c.record(p); err != nil {
+		return nil, err
 	}
 
 	return p, nil
