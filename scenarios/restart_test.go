@@ -46,4 +46,6 @@ func TestRestartsInAnyOrder(t *testing.T) {
 		hs = append(hs, h)
 	}
 	checkSettledOnce(t, c, before, hs...)
+	checkLedgers(t, c, Run{Sent: Expect(c.Sent(), FateSettled),
+		Before: before})
 }
