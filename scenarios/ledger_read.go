@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/asynclsp/asynclsp/scenarios/internal/await"
 	"github.com/asynclsp/asynclsp/scenarios/regtest"
 	senderclient "github.com/asynclsp/asynclsp/senderlsp/client"
 	"github.com/lightningnetwork/lnd/lnwire"
@@ -14,6 +15,10 @@ import (
 // DefaultSettle is how long Cast.Judge waits by default for what is in
 // flight to end.
 const DefaultSettle = time.Minute
+
+// judgeInterval is how often Cast.Judge reads the ledgers again: each read
+// lists every payment and invoice of every node.
+const judgeInterval = 250 * time.Millisecond
 
 // ReadLedgers reads the ledger of each of nodes (every node of the network
 // if none is given) from its lnd. Each must be running.
@@ -90,14 +95,15 @@ func (c *Cast) Judge(ctx context.Context, run Run) (*Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, run.Settle)
 	defer cancel()
 	var report *Report
-	err := poll(ctx, "the run's payments to settle down", func(ctx context.Context) (bool, error) {
-		l, err := c.ReadLedgers(ctx)
-		if err != nil {
-			return false, err
-		}
-		report = Judge(run.Sent, run.Before, l)
-		return report.Count(Stuck) == 0, nil
-	})
+	err := await.Until(ctx, "the run's payments to settle down", judgeInterval,
+		func(ctx context.Context) (bool, error) {
+			l, err := c.ReadLedgers(ctx)
+			if err != nil {
+				return false, err
+			}
+			report = Judge(run.Sent, run.Before, l)
+			return report.Count(Stuck) == 0, nil
+		}, func(error) bool { return false })
 	if report == nil {
 		return nil, err
 	}
