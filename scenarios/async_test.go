@@ -1,11 +1,13 @@
 package scenarios
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/scenarios/regtest"
+	"github.com/lightningnetwork/lnd/lntypes"
 )
 
 // bobCarolSat is the size of each of bob's two channels to carol: smaller
@@ -25,6 +27,9 @@ func TestAsyncPayments(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	start, err := c.Balances(ctx)
+	must(t, err)
+
 	t.Run("HappyPath", func(t *testing.T) { testHappyPath(t, c) })
 	t.Run("MultiPart", func(t *testing.T) { testMultiPart(t, c) })
 	t.Run("SenderCrashWhileHeld", func(t *testing.T) {
@@ -35,6 +40,33 @@ func TestAsyncPayments(t *testing.T) {
 	t.Run("ConcurrentPayments", func(t *testing.T) {
 		testConcurrentPayments(t, c)
 	})
+	var canceled []lntypes.Hash
+	t.Run("Cancels", func(t *testing.T) { canceled = testCancels(t, c) })
+
+	// Every payment of the run, judged by lnd's own records: each
+	// settled exactly once or canceled with alice's funds back, nothing
+	// stuck, no channel closed by force, every balance right to the msat.
+	t.Run("Ledgers", func(t *testing.T) {
+		sent := Expect(c.Sent(), FateSettled)
+		for i := range sent {
+			if slices.Contains(canceled, sent[i].Hash) {
+				sent[i].Want = FateCanceled
+			}
+		}
+		checkLedgers(t, c, Run{Sent: sent, Before: start})
+	})
+}
+
+// checkLedgers judges the run by every node's ledger and fails the test
+// on any violation.
+func checkLedgers(t *testing.T, c *Cast, run Run) {
+	t.Helper()
+	report, err := c.Judge(testCtx(t, 2*time.Minute), run)
+	must(t, err)
+	if !report.OK() {
+		t.Fatalf("the ledgers show: %s", report)
+	}
+	t.Logf("the ledgers show: %s", report)
 }
 
 // checkSettledOnce checks that the held payments hs, settled, moved money

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/asynclsp/asynclsp/internal/lnd"
@@ -18,6 +19,10 @@ import (
 // InvoiceLife is how long dave's invoices last: carol keeps only invoices
 // with more than a day left (receiver.mininvoicelife).
 const InvoiceLife = 7 * 24 * time.Hour
+
+// AliceWallet is the name of alice's wallet token at bob: the owner of her
+// payments.
+const AliceWallet = "alice"
 
 // Launcher starts a daemon: lsp.Start for a program, lsp.StartT wrapped
 // for a test.
@@ -53,9 +58,15 @@ type Cast struct {
 	Net        *regtest.Network
 	Bob, Carol *lsp.Daemon
 
-	// Wallet is alice's wallet backend: bob's sender API, with bob's
-	// admin token.
+	// Wallet is alice's wallet backend: bob's sender API, with a wallet
+	// token bob's operator issued for "alice" (her cancels are
+	// canceled_by_sender).
 	Wallet *senderclient.Client
+
+	// Operator is bob's operator on his sender API, with the admin token:
+	// it sees every wallet's payments, and its cancels are
+	// canceled_by_operator.
+	Operator *senderclient.Client
 
 	// Dave is dave's wallet backend at carol, signing with dave's lnd.
 	Dave *receiverclient.Client
@@ -70,9 +81,14 @@ type Cast struct {
 	// Uploaded is carol's answer to dave's invoices.
 	Uploaded *receiverclient.UploadResponse
 
-	// carolLinks counts carol's reconnections to bob's NATS server that
-	// RestartBob has seen.
-	carolLinks float64
+	// sent are the payments Create made (Sent).
+	sentMu sync.Mutex
+	sent   []Sent
+
+	// carolWaits: RestartCarol started carol while bob was down; she is
+	// ready only once bob's NATS server is back, and RestartBob waits for
+	// her then.
+	carolWaits bool
 }
 
 // reconnectsMetric counts a daemon's reconnections to NATS.
@@ -111,7 +127,10 @@ func Assemble(ctx context.Context, net *regtest.Network, opts Options,
 	if err != nil {
 		return nil, err
 	}
-	if c.Wallet, err = c.Bob.SenderClient(); err != nil {
+	if c.Wallet, err = c.Bob.SenderClient(ctx, AliceWallet); err != nil {
+		return nil, err
+	}
+	if c.Operator, err = c.Bob.OperatorClient(); err != nil {
 		return nil, err
 	}
 
@@ -188,23 +207,60 @@ func (m InvoiceMaker) MakeInvoice(ctx context.Context,
 }
 
 // RestartBob starts bob's daemon again after Bob.Stop or Bob.Kill, and
-// waits until carol is connected to its NATS server again (bob's embedded
-// server went down with it), so that carol answers and relays again.
+// waits until carol, if she runs, is connected to its NATS server again
+// (bob's embedded server went down with it), so that carol answers and
+// relays again. It works whatever was restarted before, in any order.
 func (c *Cast) RestartBob(ctx context.Context) error {
+	if c.Bob.Running() {
+		return fmt.Errorf("restart bob: still running (pid %d)", c.Bob.PID())
+	}
+	carolWaits := c.carolWaits && c.Carol.Running()
+	c.carolWaits = false
+	// Carol's reconnections so far, read while bob's server is down: any
+	// later one is to his new server. (A count remembered from before
+	// would mean nothing after a restart of carol: each process counts
+	// from 0.)
+	var links float64
+	carolLinked := c.Carol.Running() && !carolWaits
+	if carolLinked {
+		var err error
+		if links, err = c.Carol.Metric(ctx, reconnectsMetric); err != nil {
+			return fmt.Errorf("carol's reconnections before bob's "+
+				"restart: %w", err)
+		}
+	}
 	if err := c.Bob.Restart(ctx); err != nil {
 		return err
 	}
+	switch {
+	case carolWaits:
+		// Her first connection can only be to bob's new server.
+		return c.Carol.WaitReady(ctx)
+	case !carolLinked:
+		return nil // carol is down: RestartCarol connects her
+	}
 	err := poll(ctx, "carol back on bob's NATS", func(ctx context.Context) (bool, error) {
 		n, err := c.Carol.Metric(ctx, reconnectsMetric)
-		if err != nil || n <= c.carolLinks {
-			return false, err
-		}
-		c.carolLinks = n
-		return true, nil
+		return n > links, err
 	})
 	if err != nil {
 		return err
 	}
 
 	return c.Carol.WaitReady(ctx)
+}
+
+// RestartCarol starts carol's daemon again after Carol.Stop or Carol.Kill.
+// With bob running it waits until she is ready (connected to bob's NATS
+// server); with bob down it returns at once, and RestartBob waits for her.
+func (c *Cast) RestartCarol(ctx context.Context) error {
+	if c.Bob.Running() {
+		return c.Carol.Restart(ctx)
+	}
+	if err := c.Carol.Relaunch(); err != nil {
+		return err
+	}
+	c.carolWaits = true
+
+	return nil
 }

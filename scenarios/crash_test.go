@@ -146,9 +146,7 @@ func holdWith(t *testing.T, c *Cast, amount lnwire.MilliSatoshi,
 func (h *held) release(t *testing.T, c *Cast) {
 	t.Helper()
 	ctx := testCtx(t, 2*time.Minute)
-	rel, err := c.SignRelease(ctx, h.item)
-	must(t, err)
-	it, err := c.Dave.PostRelease(ctx, rel)
+	it, err := c.Release(ctx, h.item)
 	must(t, err)
 	if it, err = c.Dave.WaitOutcome(ctx, it); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,8 @@ func TestDeadlines(t *testing.T) {
 	}, Options{Bob: deadlineBob})
 	channels := map[string]int{regtest.Alice: 1, regtest.Bob: 2,
 		regtest.Carol: 2, regtest.Dave: 1}
+	start, err := c.Balances(testCtx(t, time.Minute))
+	must(t, err)
 
 	var h *held
 	t.Run("ReceiverNeverReturns", func(t *testing.T) {
@@ -54,6 +56,9 @@ func TestDeadlines(t *testing.T) {
 		})
 	})
 	checkNoChannelClosed(t, c.Net, channels)
+	// Every hold of the run was canceled, with alice's funds back.
+	checkLedgers(t, c, Run{Sent: Expect(c.Sent(), FateCanceled),
+		Before: start})
 }
 
 // testReceiverNeverReturns is scenario 4: dave stays offline while blocks

@@ -6,7 +6,9 @@
 //
 // A Cast is that whole cast, assembled on a running network; its methods
 // are the steps of an async payment (Create, AlicePays, WaitState,
-// WaitItem, Release) and what checks them (Balances, WaitNoPendingHTLCs).
+// WaitItem, Release), the faults (RestartBob, RestartCarol) and what checks
+// them (Balances, WaitNoPendingHTLCs, and Judge, which judges a whole run
+// by every lnd node's records and counts every violation).
 // The tests of this package are the failure scenarios of issue 8, each
 // against the real daemons and lnd; package demo tells the happy path as a
 // story (make demo) and measures release-to-settle against a direct payment

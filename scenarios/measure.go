@@ -114,7 +114,7 @@ func (c *Cast) timeAsync(ctx context.Context, amount lnwire.MilliSatoshi) (
 	}
 
 	posted := time.Now()
-	if _, err := c.Dave.PostRelease(ctx, rel); err != nil {
+	if _, err := c.Dave.PostReleaseRetry(ctx, rel); err != nil {
 		return 0, err
 	}
 	done, at, err := pay.Wait(ctx)

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,18 +28,25 @@ const ReleaseTTL = 10 * time.Minute
 var ErrWrongState = errors.New("payment ended in another state")
 
 // Create has alice's wallet backend ask bob to pay dave amount (policy
-// "patient", "fast-fail", or "" for bob's default).
+// "patient", "fast-fail", or "" for bob's default), as a wallet should:
+// with an idempotency key of its own, retried while bob answers 503 or
+// not at all (senderclient.CreatePaymentRetry). The payment is recorded
+// for the judge (Sent).
 func (c *Cast) Create(ctx context.Context, amount lnwire.MilliSatoshi,
 	policy string) (*senderclient.Payment, error) {
 
-	p, _, err := c.Wallet.CreatePayment(ctx, senderclient.CreatePaymentRequest{
-		ReceiverKey: c.DaveKey.String(),
-		ReceiverLSP: c.Carol.NodeKey.String(),
-		AmountMsat:  uint64(amount),
-		RetryPolicy: policy,
+	p, _, err := c.Wallet.CreatePaymentRetry(ctx, senderclient.CreatePaymentRequest{
+		ReceiverKey:    c.DaveKey.String(),
+		ReceiverLSP:    c.Carol.NodeKey.String(),
+		AmountMsat:     uint64(amount),
+		RetryPolicy:    policy,
+		IdempotencyKey: rand.Text(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create payment of %d msat: %w", amount, err)
+	}
+	if err := c.record(p); err != nil {
+		return nil, err
 	}
 
 	return p, nil
@@ -135,6 +143,21 @@ func (c *Cast) SignRelease(ctx context.Context,
 	it *receiverclient.Item) (string, error) {
 
 	return SignReleaseWith(ctx, it, c.Net.Dave.Client)
+}
+
+// Release has dave's wallet backend sign a release of it with dave's lnd
+// and post it to carol as a wallet should: again while carol answers 503
+// or not at all (receiverclient.PostReleaseRetry). It returns the item as
+// carol answered.
+func (c *Cast) Release(ctx context.Context,
+	it *receiverclient.Item) (*receiverclient.Item, error) {
+
+	rel, err := c.SignRelease(ctx, it)
+	if err != nil {
+		return nil, err
+	}
+
+	return c.Dave.PostReleaseRetry(ctx, rel)
 }
 
 // SignReleaseWith signs a release of it with signer, which need not hold

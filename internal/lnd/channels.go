@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/lightningnetwork/lnd/lnrpc"
+	"github.com/lightningnetwork/lnd/lntypes"
 	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/routing/route"
 )
@@ -92,6 +94,16 @@ func channelFromRPC(ch *lnrpc.Channel) (Channel, error) {
 		} else {
 			out.OutgoingHTLCs++
 		}
+		// lnd always sends the hash; a missing one stays zero rather
+		// than hide the channel.
+		var hash lntypes.Hash
+		copy(hash[:], h.HashLock)
+		out.HTLCs = append(out.HTLCs, ChannelHTLC{
+			Incoming:     h.Incoming,
+			Hash:         hash,
+			AmountMsat:   lnwire.NewMSatFromSatoshis(btcutil.Amount(h.Amount)),
+			ExpiryHeight: h.ExpirationHeight,
+		})
 	}
 
 	// lnd checks the HTLCs we offer against the local constraints and

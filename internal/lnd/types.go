@@ -248,6 +248,9 @@ type Channel struct {
 	IncomingHTLCs int
 	OutgoingHTLCs int
 
+	// HTLCs are the pending HTLCs, both ways.
+	HTLCs []ChannelHTLC
+
 	// MaxIncomingHTLCs is how many HTLCs the peer may offer us at once
 	// (the peer's max_accepted_htlcs as lnd applies it).
 	MaxIncomingHTLCs uint32

@@ -58,7 +58,18 @@ type Config struct {
 	// to a minute).
 	HTTPClient *http.Client
 
-	// Clock dates releases. Default: the wall clock.
+	// RetryWait is the wait before a retried call (PostReleaseRetry,
+	// ReleaseRetry) is sent again, doubling after each failed attempt up
+	// to MaxRetryWait. Defaults 500ms and 30s.
+	RetryWait    time.Duration
+	MaxRetryWait time.Duration
+
+	// RetryAttempts bounds the attempts of a retried call; 0: as many
+	// as fit before its context ends.
+	RetryAttempts int
+
+	// Clock dates releases and paces the retry waits. Default: the wall
+	// clock.
 	Clock clock.Clock
 }
 
@@ -83,6 +94,12 @@ type APIError struct {
 // Error says which code the API answered, with its message.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("receiver LSP: %s (%d): %s", e.Code, e.Status, e.Message)
+}
+
+// Temporary reports whether the same request may succeed later: the
+// LSP's database or bus failed (503 unavailable), any other 5xx, or 429.
+func (e *APIError) Temporary() bool {
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
 }
 
 // IsCode reports whether err is an APIError with the code.
@@ -111,6 +128,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.NewDefaultClock()
+	}
+	if cfg.RetryWait <= 0 {
+		cfg.RetryWait = 500 * time.Millisecond
+	}
+	if cfg.MaxRetryWait < cfg.RetryWait {
+		cfg.MaxRetryWait = max(30*time.Second, cfg.RetryWait)
 	}
 	return &Client{cfg: cfg, base: base, http: cfg.HTTPClient, token: cfg.Token}, nil
 }
@@ -240,19 +263,29 @@ func (c *Client) Item(ctx context.Context, sender onionmsg.NodeKey, hold onionms
 // Release signs a release of the item, valid for ttl from now, and posts
 // it; the LSP relays it to the sender LSP. Posting again is harmless.
 func (c *Client) Release(ctx context.Context, it *Item, ttl time.Duration) (*Item, error) {
+	rel, err := c.SignRelease(ctx, it, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return c.PostRelease(ctx, rel)
+}
+
+// SignRelease signs a release of the item, valid for ttl from now, and
+// returns it as PostRelease takes it: the hex of its TLV bytes.
+func (c *Client) SignRelease(ctx context.Context, it *Item, ttl time.Duration) (string, error) {
 	if it.ReceiverKey != c.cfg.NodeKey {
-		return nil, fmt.Errorf("client: item for receiver %s, we are %s",
+		return "", fmt.Errorf("client: item for receiver %s, we are %s",
 			it.ReceiverKey, c.cfg.NodeKey)
 	}
 	rel := onionmsg.NewRelease(it.Held(), c.cfg.Clock.Now(), ttl)
 	if err := rel.Sign(ctx, c.cfg.Signer); err != nil {
-		return nil, err
+		return "", err
 	}
 	raw, err := rel.Encode()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return c.PostRelease(ctx, hex.EncodeToString(raw))
+	return hex.EncodeToString(raw), nil
 }
 
 // PostRelease posts a release signed elsewhere: the hex of its TLV bytes.
@@ -314,7 +347,8 @@ func (c *Client) do(ctx context.Context, method, path string, auth bool, in, out
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
-		return err
+		// The answer was cut: as lost as one that never came.
+		return &url.Error{Op: method, URL: req.URL.String(), Err: err}
 	}
 	if resp.StatusCode >= 300 {
 		var e ErrorResponse

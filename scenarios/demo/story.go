@@ -118,7 +118,7 @@ func tellStory(ctx context.Context, t *teller, c *scenarios.Cast,
 	}
 	t.say("dave's lnd signs the release with his node key (BIP-340, tagged)")
 	posted := time.Now()
-	it, err := c.Dave.PostRelease(ctx, rel)
+	it, err := c.Dave.PostReleaseRetry(ctx, rel)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	receiverclient "github.com/asynclsp/asynclsp/receiverlsp/client"
 	senderclient "github.com/asynclsp/asynclsp/senderlsp/client"
@@ -136,6 +137,20 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 // start starts the process and waits until it is ready; on failure it
 // kills it.
 func (d *Daemon) start(ctx context.Context) error {
+	if err := d.launch(); err != nil {
+		return err
+	}
+	if err := d.WaitReady(ctx); err != nil {
+		_ = d.Kill()
+
+		return err
+	}
+
+	return nil
+}
+
+// launch starts the process, its output headed by the start's number.
+func (d *Daemon) launch() error {
 	d.mu.Lock()
 	d.starts++
 	n := d.starts
@@ -146,11 +161,6 @@ func (d *Daemon) start(ctx context.Context) error {
 		n, d.Name, time.Now().Format(time.RFC3339Nano))
 	if err := d.proc.Start(header); err != nil {
 		return fmt.Errorf("asynclspd %s: %w", d.Name, err)
-	}
-	if err := d.WaitReady(ctx); err != nil {
-		_ = d.Kill()
-
-		return err
 	}
 
 	return nil
@@ -283,6 +293,19 @@ func (d *Daemon) Restart(ctx context.Context) error {
 	return d.start(ctx)
 }
 
+// Relaunch is Restart without the wait: it starts the daemon again after
+// Stop or Kill and returns at once; WaitReady waits for it. A daemon whose
+// NATS server is down (a receiver LSP on its sender LSP's embedded server)
+// keeps trying to connect, and is ready only once the server is back.
+func (d *Daemon) Relaunch() error {
+	if d.Running() {
+		return fmt.Errorf("asynclspd %s: relaunch: still running (pid %d)",
+			d.Name, d.PID())
+	}
+
+	return d.launch()
+}
+
 // AdminToken returns the operator's token, which the daemon writes to its
 // data dir at its first start.
 func (d *Daemon) AdminToken() (string, error) {
@@ -294,15 +317,49 @@ func (d *Daemon) AdminToken() (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// SenderClient returns a client of the sender API authenticated with the
-// admin token, as a wallet backend of the LSP's own would use it.
-func (d *Daemon) SenderClient() (*senderclient.Client, error) {
+// AdminClient returns a client of the admin API with the operator's
+// token.
+func (d *Daemon) AdminClient() (*adminclient.Client, error) {
+	token, err := d.AdminToken()
+	if err != nil {
+		return nil, err
+	}
+
+	return adminclient.New(adminclient.Config{URL: d.APIURL, Token: token})
+}
+
+// OperatorClient returns a client of the sender API with the operator's
+// token: it sees every wallet's payments, and a payment it cancels is
+// canceled_by_operator.
+func (d *Daemon) OperatorClient() (*senderclient.Client, error) {
 	token, err := d.AdminToken()
 	if err != nil {
 		return nil, err
 	}
 
 	return senderclient.New(senderclient.Config{URL: d.APIURL, Token: token})
+}
+
+// SenderClient has the operator issue a wallet token named wallet through
+// the admin API, and returns a client of the sender API with it, as that
+// wallet's backend uses it: it sees its own payments only, and a payment
+// it cancels is canceled_by_sender. A later call with the same name issues
+// another token of the same wallet, which sees the same payments.
+func (d *Daemon) SenderClient(ctx context.Context,
+	wallet string) (*senderclient.Client, error) {
+
+	admin, err := d.AdminClient()
+	if err != nil {
+		return nil, err
+	}
+	tok, err := admin.CreateToken(ctx, wallet, adminclient.RoleWallet)
+	if err != nil {
+		return nil, fmt.Errorf("asynclspd %s: wallet token for %s: %w",
+			d.Name, wallet, err)
+	}
+
+	return senderclient.New(senderclient.Config{URL: d.APIURL,
+		Token: tok.Bearer})
 }
 
 // ReceiverClient returns a client of the receiver API for the receiver

@@ -6,10 +6,12 @@
 // Start writes <dir>/asynclspd.conf for one lnd node (role, embedded NATS or
 // the URL of another daemon's, API and ops listeners, any further settings),
 // starts the daemon and returns once /readyz answers. A Daemon gives its API
-// URL, its admin token, a sender API client, and its Prometheus metrics; it
+// URL, its admin token, clients of the sender API (a wallet's, with a token
+// the admin API issues, and the operator's), and its Prometheus metrics; it
 // stops with SIGTERM (Stop), dies with SIGKILL (Kill) and starts again on
-// the same data dir and ports (Restart). Its output goes to <dir>/asynclspd.log,
-// every start appended after a header line.
+// the same data dir and ports (Restart, or Relaunch without waiting). Its
+// output goes to <dir>/asynclspd.log, every start appended after a header
+// line.
 //
 // Every process is tracked by its pid and stopped by it. On Linux the kernel
 // also kills a daemon when the process that started it dies, so a panicking

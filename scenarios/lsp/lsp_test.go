@@ -248,6 +248,39 @@ func TestStopAndKill(t *testing.T) {
 	}
 }
 
+// TestRelaunch: Relaunch starts a stopped daemon again without waiting
+// for it, and refuses one that runs.
+func TestRelaunch(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sleeper")
+	script := "#!/bin/sh\ntrap 'exit 0' TERM\necho trapped\n" +
+		"while :; do sleep 0.05; done\n"
+	must(t, os.WriteFile(bin, []byte(script), 0o755))
+	d := &Daemon{Name: "t", LogPath: filepath.Join(dir, "log"),
+		proc: &proc.Process{Name: "sleeper", Path: bin, LogPath: filepath.Join(dir, "log")}}
+	ctx := context.Background()
+
+	must(t, d.Relaunch())
+	first := d.PID()
+	if err := d.Relaunch(); err == nil || !strings.Contains(err.Error(), "still running") {
+		t.Fatalf("Relaunch while running = %v", err)
+	}
+	waitLog(t, d.LogPath, 1)
+	must(t, d.Kill())
+	must(t, d.Relaunch())
+	if !d.Running() || d.PID() == first {
+		t.Fatalf("after Kill and Relaunch: running %v, pid %d (was %d)",
+			d.Running(), d.PID(), first)
+	}
+	waitLog(t, d.LogPath, 2)
+	must(t, d.Stop(ctx))
+	log, err := os.ReadFile(d.LogPath)
+	must(t, err)
+	if !strings.Contains(string(log), "start 2 of asynclspd t") {
+		t.Fatalf("log:\n%s", log)
+	}
+}
+
 func TestBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds asynclspd")

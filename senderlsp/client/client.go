@@ -47,7 +47,18 @@ type Config struct {
 	ReconnectWait    time.Duration
 	MaxReconnectWait time.Duration
 
-	// Clock paces the reconnect waits. Default: the wall clock.
+	// RetryWait is the wait before a retried call (CreatePaymentRetry)
+	// is sent again, doubling after each failed attempt up to
+	// MaxRetryWait. Defaults 500ms and 30s.
+	RetryWait    time.Duration
+	MaxRetryWait time.Duration
+
+	// RetryAttempts bounds the attempts of a retried call; 0: as many
+	// as fit before its context ends.
+	RetryAttempts int
+
+	// Clock paces the reconnect and retry waits. Default: the wall
+	// clock.
 	Clock clock.Clock
 
 	// Logger notes lost event streams. Default: slog.Default().
@@ -81,6 +92,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxReconnectWait < cfg.ReconnectWait {
 		cfg.MaxReconnectWait = max(time.Minute, cfg.ReconnectWait)
+	}
+	if cfg.RetryWait <= 0 {
+		cfg.RetryWait = 500 * time.Millisecond
+	}
+	if cfg.MaxRetryWait < cfg.RetryWait {
+		cfg.MaxRetryWait = max(30*time.Second, cfg.RetryWait)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.NewDefaultClock()
