@@ -74,10 +74,14 @@ func TestHappyPath(t *testing.T) {
 			t.Fatalf("path %v, want %v", path, want)
 		}
 	}
+	// Carol hears the release taken and the settle: two sends that race
+	// (the first is best effort, from its own goroutine), so in either
+	// order; her mailbox takes settled as final whichever comes first.
 	testkit.Eventually(t, 10*time.Second, "outcomes at carol", func() bool {
 		o := h.outcomesOf(hold.ID)
-		return len(o) == 2 && o[0].Status == onionmsg.StatusReleased &&
-			o[1].Status == onionmsg.StatusSettled
+		return len(o) == 2 && o[0].Status != o[1].Status &&
+			(o[0].Status == onionmsg.StatusReleased || o[0].Status == onionmsg.StatusSettled) &&
+			(o[1].Status == onionmsg.StatusReleased || o[1].Status == onionmsg.StatusSettled)
 	})
 }
 

@@ -2,8 +2,9 @@ package regtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/asynclsp/asynclsp/scenarios/internal/proc"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/internal/lnd"
+	"github.com/asynclsp/asynclsp/scenarios/internal/proc"
 	"github.com/lightninglabs/lndclient"
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/routing/route"
@@ -249,9 +251,14 @@ func (n *Node) waitReady(ctx context.Context) error {
 		if !n.Running() {
 			return false, n.exited()
 		}
-		_, err := os.Stat(n.MacaroonPath)
+		// lnd creates the file, then writes it: an empty one is not
+		// there yet (seen under load: "empty macaroon data").
+		fi, err := os.Stat(n.MacaroonPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
 
-		return err == nil, err
+		return err == nil && fi.Size() > 0, err
 	})
 	if err != nil {
 		return err
