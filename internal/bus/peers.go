@@ -77,10 +77,15 @@ func (d *dispatcher) dispatch(jm jetstream.Msg) {
 	now := c.cfg.Clock.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	b := d.buckets[msg.From]
+	if b == nil {
+		b = newBucket(c.cfg.PeerRate, c.cfg.PeerBurst, now)
+		d.buckets[msg.From] = b
+	}
 	p := d.peers[msg.From]
 	if p == nil {
 		if len(d.peers) >= c.cfg.MaxPeers {
-			d.handBack(jm, msg, nil, retryPeers)
+			d.handBack(jm, msg, nil, b, now, retryPeers)
 			return
 		}
 		p = &peer{key: msg.From, queue: make(chan queued, c.cfg.PeerQueue)}
@@ -89,28 +94,26 @@ func (d *dispatcher) dispatch(jm jetstream.Msg) {
 		go d.work(p)
 	}
 	if len(p.queue) == cap(p.queue) {
-		d.handBack(jm, msg, p, retryQueueFull)
+		d.handBack(jm, msg, p, b, now, retryQueueFull)
 		return
 	}
-	b := d.buckets[msg.From]
-	if b == nil {
-		b = newBucket(c.cfg.PeerRate, c.cfg.PeerBurst, now)
-		d.buckets[msg.From] = b
-	}
 	if !b.take(now) {
-		d.handBack(jm, msg, p, retryRate)
+		d.handBack(jm, msg, p, b, now, retryRate)
 		return
 	}
 	// Only the dispatcher sends, under d.mu: there is room.
 	p.queue <- queued{jm: jm, msg: msg, since: now}
 }
 
-// handBack naks a message the peer's share has no room for, with the
-// delay its redeliveries have earned (HandBack): a peer that keeps flooding
-// sees its messages come back less and less often. d.mu is held.
-func (d *dispatcher) handBack(jm jetstream.Msg, msg Msg, p *peer, reason string) {
+// handBack naks a message the peer's share has no room for. Its delay is
+// the longer of what its redeliveries have earned (HandBack: a peer that
+// keeps flooding sees its messages come back less and less often) and the
+// next free slot of the peer's pace (one per 1/PeerRate): a flood's
+// messages come back spread over the time the peer's share needs for
+// them, not all at once, so the pull is not swamped by them. d.mu is held.
+func (d *dispatcher) handBack(jm jetstream.Msg, msg Msg, p *peer, b *bucket, now time.Time, reason string) {
 	c := d.c
-	delay := c.cfg.HandBack(msg.Delivered)
+	delay := max(c.cfg.HandBack(msg.Delivered), b.slot(now))
 	c.metrics.consumed.WithLabelValues(kindLabel(msg.Kind), resultRetried).Inc()
 	c.metrics.retry(msg.Kind, reason, msg.From)
 	if p != nil && !p.throttled {
@@ -150,7 +153,7 @@ func (d *dispatcher) work(p *peer) {
 			d.mu.Lock()
 			if len(p.queue) == 0 {
 				delete(d.peers, p.key)
-				if b := d.buckets[p.key]; b != nil && b.full(c.cfg.Clock.Now()) {
+				if b := d.buckets[p.key]; b != nil && b.idle(c.cfg.Clock.Now()) {
 					delete(d.buckets, p.key)
 				}
 				d.mu.Unlock()
@@ -211,12 +214,13 @@ func (d *dispatcher) stop() {
 }
 
 // bucket is a token bucket on the injected clock: burst tokens, refilled
-// at rate per second.
+// at rate per second; next paces the messages handed back.
 type bucket struct {
 	rate   float64
 	burst  float64
 	tokens float64
 	last   time.Time
+	next   time.Time
 }
 
 func newBucket(rate float64, burst int, now time.Time) *bucket {
@@ -240,8 +244,19 @@ func (b *bucket) take(now time.Time) bool {
 	return true
 }
 
-// full reports whether the bucket has refilled completely.
-func (b *bucket) full(now time.Time) bool {
+// slot books the next free slot of the peer's pace for a message handed
+// back, and returns how long until it.
+func (b *bucket) slot(now time.Time) time.Duration {
+	if b.next.Before(now) {
+		b.next = now
+	}
+	b.next = b.next.Add(time.Duration(float64(time.Second) / b.rate))
+	return b.next.Sub(now)
+}
+
+// idle reports whether the bucket is full again and no slot is booked: it
+// can be forgotten.
+func (b *bucket) idle(now time.Time) bool {
 	b.refill(now)
-	return b.tokens >= b.burst
+	return b.tokens >= b.burst && !b.next.After(now)
 }

@@ -27,6 +27,13 @@ func newPeerSet(t *testing.T, edit ...func(*ClientConfig)) *peerSet {
 // at once, with indexes base..base+n-1.
 func (s *peerSet) flood(t testing.TB, c *Conn, base, n int) {
 	t.Helper()
+	flood(t, c, s.receiver.NodeKey(), base, n)
+}
+
+// flood publishes n messages from c to to, from a few goroutines at once,
+// with indexes base..base+n-1.
+func flood(t testing.TB, c *Conn, to NodeKey, base, n int) {
+	t.Helper()
 	const publishers = 4
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers)
@@ -35,7 +42,7 @@ func (s *peerSet) flood(t testing.TB, c *Conn, base, n int) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += publishers {
-				if err := c.Publish(testCtx(t), s.receiver.NodeKey(), KindReleaseHeldHTLC, testMsgID(base+i), []byte("flood")); err != nil {
+				if err := c.Publish(testCtx(t), to, KindReleaseHeldHTLC, testMsgID(base+i), []byte("flood")); err != nil {
 					errs <- err
 					return
 				}
@@ -150,9 +157,8 @@ func TestConsumePeerRate(t *testing.T) {
 	s.publish(t, 1, 2, 3, 4, 5)
 	overRate := s.metrics.retried.WithLabelValues(string(KindHeldHTLCAvailable), retryRate, s.sender.NodeKey().String())
 	waitFor(t, 5*time.Second, func() error {
-		if n := counterValue(t, overRate); n < 6 {
-			// Handed back at least twice each.
-			return fmt.Errorf("retried{rate} = %v, want 6 or more", n)
+		if n := counterValue(t, overRate); n < 3 {
+			return fmt.Errorf("retried{rate} = %v, want 3 or more", n)
 		}
 		return nil
 	})
@@ -162,8 +168,9 @@ func TestConsumePeerRate(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("%d messages handled on a frozen clock, want the burst, 2", n)
 	}
-	// A token a second: the clock moves on while the test polls.
-	waitFor(t, 5*time.Second, func() error {
+	// A token a second: the clock moves on while the test polls. The
+	// messages handed back come back paced, one a second (real time).
+	waitFor(t, 20*time.Second, func() error {
 		clk.SetTime(clk.Now().Add(time.Second))
 		for _, i := range []int{1, 2, 3, 4, 5} {
 			if rec.count(i) == 0 {
