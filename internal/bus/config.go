@@ -3,6 +3,7 @@ package bus
 import (
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strings"
@@ -78,6 +79,45 @@ type ClientConfig struct {
 	// RequestWorkers is how many requests ServeRequests handles at once.
 	// Default 4.
 	RequestWorkers int
+
+	// MaxAckPending is how many inbound messages JetStream hands out
+	// before it waits for their acks. A message handed back with a delay
+	// still counts until it is redelivered: this must exceed what a
+	// flooding peer can have in flight, or the flood holds up the
+	// messages stored after it. Default 65536.
+	MaxAckPending int
+
+	// PeerQueue is how many messages of one peer wait for its worker
+	// beyond the one being handled; more are handed back with a delay
+	// (Backoff of their delivery count). Default 16.
+	PeerQueue int
+
+	// MaxPeers is how many peers' messages are handled at once, one
+	// worker each; a message of yet another peer is handed back with a
+	// delay. Default 64.
+	MaxPeers int
+
+	// PeerRate and PeerBurst bound how fast one peer's messages are
+	// started: a token bucket of PeerBurst tokens refilled at PeerRate per
+	// second; a message over it is handed back with a delay. Defaults 200
+	// and 500.
+	PeerRate  float64
+	PeerBurst int
+
+	// HandBack gives the delay before a message handed back for want of
+	// room in its peer's share (queue full, over its rate, too many peers)
+	// is redelivered, after its delivered-th delivery. Default: 1s
+	// doubling up to 1m, plus up to a quarter of random jitter, so that a
+	// flood comes back less and less often, and spread out.
+	HandBack func(delivered uint64) time.Duration
+
+	// PeerIdle is how long a peer's worker waits for its next message
+	// before it exits. Default 1m.
+	PeerIdle time.Duration
+
+	// BlockedPeers are LSPs cut off: their messages are terminated and
+	// counted (dropped, reason "blocked"), never handled.
+	BlockedPeers []NodeKey
 }
 
 // TLSConfig names PEM files for TLS.
@@ -107,6 +147,16 @@ func defaultBackoff(delivered uint64) time.Duration {
 	return min(first<<(delivered-1), max)
 }
 
+// defaultHandBack doubles from 1s to 1m, with up to 25% jitter.
+func defaultHandBack(delivered uint64) time.Duration {
+	const first, most = time.Second, time.Minute
+	d := most
+	if delivered < 8 {
+		d = min(first<<max(delivered, 1)>>1, most)
+	}
+	return d + rand.N(d/4+1)
+}
+
 func (c ClientConfig) withDefaults() ClientConfig {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -121,8 +171,17 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	setDefault(&c.AckWait, 10*time.Second)
 	setDefault(&c.PullBatch, 64)
 	setDefault(&c.RequestWorkers, 4)
+	setDefault(&c.MaxAckPending, 1<<16)
+	setDefault(&c.PeerQueue, 16)
+	setDefault(&c.MaxPeers, 64)
+	setDefault(&c.PeerRate, 200)
+	setDefault(&c.PeerBurst, 500)
+	setDefault(&c.PeerIdle, time.Minute)
 	if c.Backoff == nil {
 		c.Backoff = defaultBackoff
+	}
+	if c.HandBack == nil {
+		c.HandBack = defaultHandBack
 	}
 	if c.Name == "" {
 		c.Name = "asynclspd"
@@ -130,7 +189,7 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	return c
 }
 
-func setDefault[T int | time.Duration](v *T, def T) {
+func setDefault[T int | float64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
@@ -149,6 +208,11 @@ func (c ClientConfig) validate(needKey bool) (requireTLS bool, err error) {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return false, fmt.Errorf("%w: ClientConfig.TLS.CertFile and KeyFile go together", ErrConfig)
+	}
+	for _, k := range c.BlockedPeers {
+		if !k.valid() {
+			return false, fmt.Errorf("%w: ClientConfig.BlockedPeers: %s is not a node key", ErrConfig, k)
+		}
 	}
 	requireTLS = c.TLS.configured()
 	for _, raw := range c.URLs {

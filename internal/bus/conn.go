@@ -20,6 +20,9 @@ import (
 type Conn struct {
 	link
 	self NodeKey
+
+	// blocked are the peers whose messages are terminated unhandled.
+	blocked map[NodeKey]bool
 }
 
 // Connect connects the LSP cfg.NodeKey to NATS. It retries until the first
@@ -33,7 +36,12 @@ func Connect(ctx context.Context, cfg ClientConfig) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{link: *l, self: cfg.NodeKey}, nil
+	blocked := map[NodeKey]bool{}
+	for _, k := range cfg.BlockedPeers {
+		blocked[k] = true
+		l.log.Warn("peer blocked: its messages will be dropped unhandled", "peer", k)
+	}
+	return &Conn{link: *l, self: cfg.NodeKey, blocked: blocked}, nil
 }
 
 // NodeKey is the LSP this connection speaks for.

@@ -50,18 +50,29 @@ type Handler func(ctx context.Context, m Msg) error
 // a cluster, within about consumeExpiry.
 const consumeExpiry = 5 * time.Second
 
-// Consume delivers this LSP's inbound durable messages to h, one at a
-// time, until ctx ends; it then stops pulling, hands back buffered
-// messages for prompt redelivery, lets the message in flight finish, and
-// returns nil. It creates or updates the LSP's durable consumer first (the
-// stream must exist: ErrNoStream otherwise) and recreates it with backoff
-// after a failure. It returns ErrClosed if the connection is closed.
+// Consume delivers this LSP's inbound durable messages to h until ctx
+// ends; it then stops pulling, hands back buffered and queued messages for
+// prompt redelivery, lets the messages in flight finish, and returns nil.
+// It creates or updates the LSP's durable consumer first (the stream must
+// exist: ErrNoStream otherwise) and recreates it with backoff after a
+// failure. It returns ErrClosed if the connection is closed.
+//
+// Each sending peer (Msg.From) gets its own share of the work: its
+// messages are handled one at a time, in the order they arrive, by a
+// worker of its own, while other peers' messages are handled concurrently
+// (up to MaxPeers peers at once); h must be safe for concurrent use. A
+// peer whose queue (PeerQueue) is full, or that is over its rate (PeerRate,
+// PeerBurst), has its message handed back for redelivery after a delay
+// instead of holding up anyone else; a peer in BlockedPeers has its
+// messages terminated and counted. See the package documentation.
 //
 // The handler's context is not canceled when ctx is: it ends at AckWait,
 // after which JetStream redelivers anyway.
 func (c *Conn) Consume(ctx context.Context, h Handler) error {
+	d := newDispatcher(ctx, c, h)
+	defer c.stopDispatcher(d)
 	for attempt := 0; ; attempt++ {
-		started, err := c.consumeOnce(ctx, h)
+		started, err := c.consumeOnce(ctx, d)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -80,6 +91,21 @@ func (c *Conn) Consume(ctx context.Context, h Handler) error {
 	}
 }
 
+// stopDispatcher waits for the messages in flight, then flushes their acks
+// and the naks of the queued ones, so that they reach the server before
+// Consume returns.
+func (c *Conn) stopDispatcher(d *dispatcher) {
+	d.stop()
+	if !c.nc.IsConnected() {
+		return // JetStream redelivers after AckWait
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := c.nc.FlushWithContext(ctx); err != nil && !c.nc.IsClosed() {
+		c.log.Warn("flush after consume failed", "err", err)
+	}
+}
+
 func (c *Conn) consumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
@@ -88,13 +114,13 @@ func (c *Conn) consumerConfig() jetstream.ConsumerConfig {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.cfg.AckWait,
 		MaxDeliver:    -1, // until handled or dropped
-		MaxAckPending: 4 * c.cfg.PullBatch,
+		MaxAckPending: c.cfg.MaxAckPending,
 	}
 }
 
 // consumeOnce runs one consumer iterator until ctx ends or it fails.
 // started reports whether the iterator ran at all.
-func (c *Conn) consumeOnce(ctx context.Context, h Handler) (started bool, err error) {
+func (c *Conn) consumeOnce(ctx context.Context, d *dispatcher) (started bool, err error) {
 	stream := StreamName(c.self)
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, stream, c.consumerConfig())
 	switch {
@@ -126,7 +152,7 @@ func (c *Conn) consumeOnce(ctx context.Context, h Handler) (started bool, err er
 		case err != nil:
 			return true, fmt.Errorf("bus: consume %s: %w", stream, err)
 		}
-		c.handle(ctx, m, h)
+		d.dispatch(m)
 	}
 }
 
@@ -158,30 +184,40 @@ func (c *Conn) release(it jetstream.MessagesContext) {
 	}
 }
 
-// handle runs h on one message and settles it: ack, nak with backoff, or
-// term.
-func (c *Conn) handle(ctx context.Context, jm jetstream.Msg, h Handler) {
+// prepare parses jm's subject and metadata into the Msg for the handler; an
+// error drops the message. kind is set whenever the subject parsed.
+func (c *Conn) prepare(jm jetstream.Msg) (Msg, Kind, error) {
 	to, from, kind, err := parseSubject(durablePrefix, jm.Subject())
-	if err == nil && to != c.self {
-		err = Drop(ReasonMisdirected, fmt.Errorf("to-key %s is not %s", to, c.self))
-	} else if err != nil {
-		err = Drop(ReasonBadSubject, err)
+	if err != nil {
+		return Msg{}, kind, Drop(ReasonBadSubject, err)
 	}
-	var msg Msg
-	if err == nil {
-		msg, err = c.message(jm, from, kind)
+	if to != c.self {
+		return Msg{From: from, Kind: kind}, kind, Drop(ReasonMisdirected, fmt.Errorf("to-key %s is not %s", to, c.self))
 	}
-	if err == nil {
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.AckWait)
-		err = h(hctx, msg)
-		cancel()
+	msg, err := c.message(jm, from, kind)
+	if err != nil {
+		return Msg{From: from, Kind: kind}, kind, err
 	}
+	if c.blocked[from] {
+		return msg, kind, Drop(ReasonBlocked, errors.New("peer blocked by configuration"))
+	}
+	return msg, kind, nil
+}
+
+// settle acks, naks with a delay, or terms jm, after err, the handler's or
+// prepare's verdict.
+func (c *Conn) settle(jm jetstream.Msg, msg Msg, kind Kind, err error) {
 	label := kindLabel(kind)
 	if reason, drop := dropReason(err); drop {
 		c.metrics.consumed.WithLabelValues(label, resultDropped).Inc()
-		c.metrics.drop(kind, reason)
+		c.metrics.drop(kind, reason, msg.From)
 		log := c.msgLog(msg)
-		log.Warn("dropping message", "subject", jm.Subject(), "reason", reason, "err", err)
+		if reason == ReasonBlocked {
+			// Counted; one line per message would let it flood the log.
+			log.Debug("dropping message of a blocked peer", "subject", jm.Subject())
+		} else {
+			log.Warn("dropping message", "subject", jm.Subject(), "reason", reason, "err", err)
+		}
 		if err := jm.TermWithReason(reason); err != nil {
 			log.Warn("term failed", "err", err)
 		}
@@ -191,6 +227,7 @@ func (c *Conn) handle(ctx context.Context, jm jetstream.Msg, h Handler) {
 	if errors.As(err, &later) {
 		// Its owner is not ready for it: handed back, not a failure.
 		c.metrics.consumed.WithLabelValues(label, resultRetried).Inc()
+		c.metrics.retry(kind, retryLater, msg.From)
 		c.msgLog(msg).Info("message handed back for later", "err", later.Err,
 			"retry_in", later.After)
 		if err := jm.NakWithDelay(later.After); err != nil {
@@ -201,6 +238,7 @@ func (c *Conn) handle(ctx context.Context, jm jetstream.Msg, h Handler) {
 	if err != nil {
 		delay := c.cfg.Backoff(msg.Delivered)
 		c.metrics.consumed.WithLabelValues(label, resultRetried).Inc()
+		c.metrics.retry(kind, retryHandler, msg.From)
 		log := c.msgLog(msg)
 		log.Warn("handler failed, message will be redelivered", "err", err, "retry_in", delay)
 		if err := jm.NakWithDelay(delay); err != nil {

@@ -200,7 +200,7 @@ func TestConsumeDropTerminates(t *testing.T) {
 	if n := len(rec.deliveriesOf(1)); n != 1 {
 		t.Errorf("dropped message delivered %d times, want 1", n)
 	}
-	if got := counterValue(t, p.metrics.dropped.WithLabelValues(string(KindHeldHTLCAvailable), ReasonBadSignature)); got != 1 {
+	if got := counterValue(t, p.metrics.dropped.WithLabelValues(string(KindHeldHTLCAvailable), ReasonBadSignature, p.sender.NodeKey().String())); got != 1 {
 		t.Errorf("dropped{bad_signature} = %v, want 1", got)
 	}
 }

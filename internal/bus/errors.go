@@ -85,6 +85,10 @@ const (
 	// ReasonBadSubject: the bus itself could not parse the subject.
 	ReasonBadSubject = "bad_subject"
 
+	// ReasonBlocked: the sending peer is blocked by configuration
+	// (ClientConfig.BlockedPeers).
+	ReasonBlocked = "blocked"
+
 	// ReasonUnspecified: the handler wrapped ErrDrop without Drop.
 	ReasonUnspecified = "unspecified"
 
@@ -97,6 +101,7 @@ const (
 var knownReasons = map[string]bool{
 	ReasonMalformed: true, ReasonUnsigned: true, ReasonBadSignature: true,
 	ReasonMisdirected: true, ReasonBadSubject: true, ReasonUnspecified: true,
+	ReasonBlocked: true,
 }
 
 // DropError is a handler error that drops a message for good. It matches

@@ -116,17 +116,20 @@ func (c *Conn) ServeRequests(ctx context.Context, kind Kind, h RequestHandler) e
 // serve handles one request and answers it.
 func (c *Conn) serve(ctx context.Context, kind Kind, m *nats.Msg, h RequestHandler) {
 	label := kindLabel(kind)
+	_, from, _, err := parseSubject(requestPrefix, m.Subject)
 	if m.Reply == "" {
 		c.metrics.served.WithLabelValues(label, resultDropped).Inc()
-		c.metrics.drop(kind, ReasonMalformed)
+		c.metrics.drop(kind, ReasonMalformed, from)
 		c.log.Warn("request without reply subject dropped", "subject", m.Subject)
 		return
 	}
-	_, from, _, err := parseSubject(requestPrefix, m.Subject)
 	var data []byte
-	if err != nil {
+	switch {
+	case err != nil:
 		err = Drop(ReasonBadSubject, err)
-	} else {
+	case c.blocked[from]:
+		err = Drop(ReasonBlocked, errors.New("peer blocked by configuration"))
+	default:
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RequestTimeout)
 		data, err = h(hctx, from, m.Data)
 		cancel()
@@ -134,7 +137,7 @@ func (c *Conn) serve(ctx context.Context, kind Kind, m *nats.Msg, h RequestHandl
 	reply := &nats.Msg{Subject: m.Reply, Data: data}
 	if reason, drop := dropReason(err); drop {
 		c.metrics.served.WithLabelValues(label, resultDropped).Inc()
-		c.metrics.drop(kind, reason)
+		c.metrics.drop(kind, reason, from)
 		c.log.Warn("request rejected", "from", from, "kind", kind, "reason", reason, "err", err)
 		reply = &nats.Msg{Subject: m.Reply, Header: nats.Header{errorHeader: []string{codeRejected}}}
 	} else if err != nil {

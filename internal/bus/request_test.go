@@ -128,7 +128,7 @@ func TestRequestHandlerErrors(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("busy: got %v, want ErrUnavailable", err)
 	}
-	if got := counterValue(t, p.metrics.dropped.WithLabelValues(string(KindInvoiceRequest), ReasonBadSignature)); got != 1 {
+	if got := counterValue(t, p.metrics.dropped.WithLabelValues(string(KindInvoiceRequest), ReasonBadSignature, p.sender.NodeKey().String())); got != 1 {
 		t.Errorf("dropped{bad_signature} = %v, want 1", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/asynclsp/asynclsp/internal/bus"
 	"github.com/asynclsp/asynclsp/receiverlsp"
 	"github.com/asynclsp/asynclsp/senderlsp"
 	"github.com/jessevdk/go-flags"
@@ -87,6 +88,28 @@ type NATSConfig struct {
 	// handler's verdict before NATS delivers it again (after a crash, the
 	// wait before a message in flight comes back).
 	AckWait time.Duration `long:"ackwait" description:"How long an inbound message in flight waits for its handler before NATS redelivers it"`
+
+	// BlockPeers are node keys of LSPs cut off: their messages are
+	// dropped unhandled and counted, their requests rejected.
+	BlockPeers []string `long:"blockpeer" description:"Node key (hex) of an LSP whose messages are dropped unhandled and requests rejected (repeat for several)"`
+
+	// PeerRate and PeerBurst bound how fast one peer LSP's messages are
+	// taken on: the excess is handed back to NATS with a delay.
+	PeerRate  float64 `long:"peerrate" description:"Messages per second one peer LSP's inbound messages are taken on at, sustained; the excess is redelivered later"`
+	PeerBurst int     `long:"peerburst" description:"How many of one peer LSP's inbound messages are taken on at once above nats.peerrate"`
+}
+
+// blockedPeers parses BlockPeers.
+func (n NATSConfig) blockedPeers() ([]bus.NodeKey, error) {
+	keys := make([]bus.NodeKey, 0, len(n.BlockPeers))
+	for _, s := range n.BlockPeers {
+		k, err := bus.ParseNodeKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("nats.blockpeer: %q: %w", s, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // DefaultConfig is what one machine wants.
@@ -109,7 +132,7 @@ func DefaultConfig() Config {
 		API: APIConfig{Listen: "127.0.0.1:8270"},
 		Ops: OpsConfig{Listen: "127.0.0.1:8271"},
 		NATS: NATSConfig{EmbeddedListen: "127.0.0.1:4222", StreamReplicas: 1,
-			AckWait: 10 * time.Second},
+			AckWait: 10 * time.Second, PeerRate: 200, PeerBurst: 500},
 		Sender:   senderlsp.DefaultConfig(),
 		Receiver: receiverlsp.DefaultOptions(),
 	}
@@ -255,6 +278,15 @@ func (c *Config) Validate() error {
 	}
 	if c.NATS.AckWait < time.Second {
 		bad("nats.ackwait: %v must be at least 1s", c.NATS.AckWait)
+	}
+	if _, err := c.NATS.blockedPeers(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.NATS.PeerRate <= 0 {
+		bad("nats.peerrate: %v must be positive", c.NATS.PeerRate)
+	}
+	if c.NATS.PeerBurst < 1 {
+		bad("nats.peerburst: %d must be at least 1", c.NATS.PeerBurst)
 	}
 	if c.NATS.StreamReplicas < 1 || c.NATS.StreamReplicas > 5 {
 		bad("nats.streamreplicas: %d must be from 1 to 5", c.NATS.StreamReplicas)

@@ -104,6 +104,9 @@ nats.url=nats://127.0.0.1:4223
 nats.url=nats://127.0.0.1:4224
 nats.streamreplicas=3
 nats.ackwait=45s
+nats.blockpeer=02aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+nats.blockpeer=03bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+nats.peerrate=50
 
 [sender]
 sender.fee-ppm=5
@@ -131,6 +134,12 @@ sender.quick-retry=4s
 			cfg.NATS.StreamReplicas, cfg.Sender.FeePPM, cfg.NATS.AckWait)
 	case !slices.Equal(cfg.Sender.QuickRetries, []time.Duration{3 * time.Second}):
 		t.Errorf("quick-retry %v: the flag replaces the file's list", cfg.Sender.QuickRetries)
+	case cfg.NATS.PeerRate != 50 || cfg.NATS.PeerBurst != 500:
+		t.Errorf("peerrate %v from the file, peerburst %d by default", cfg.NATS.PeerRate, cfg.NATS.PeerBurst)
+	}
+	blocked, err := cfg.NATS.blockedPeers()
+	if err != nil || len(blocked) != 2 || blocked[0][0] != 0x02 || blocked[1][1] != 0xbb {
+		t.Errorf("blockpeer: %v, %v: both keys from the file", blocked, err)
 	}
 
 	// --configfile names another file; the data dir's is then not read.
@@ -182,6 +191,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"nats.streamreplicas embedded", []string{"--nats.streamreplicas=3"}, "", []string{"nats.streamreplicas", "embedded"}},
 		{"nats.streamreplicas range", []string{"--nats.url=nats://127.0.0.1:4222", "--nats.streamreplicas=7"}, "", []string{"nats.streamreplicas"}},
 		{"nats.ackwait too short", []string{"--nats.ackwait=100ms"}, "", []string{"nats.ackwait"}},
+		{"nats.blockpeer not a key", []string{"--nats.blockpeer=02abcd"}, "", []string{"nats.blockpeer", "02abcd"}},
+		{"nats.peerrate", []string{"--nats.peerrate=0"}, "", []string{"nats.peerrate"}},
+		{"nats.peerburst", []string{"--nats.peerburst=0"}, "", []string{"nats.peerburst"}},
 		{"sender.hold-cltv-delta", []string{"--sender.hold-cltv-delta=3000"}, "", []string{"sender.hold-cltv-delta"}},
 		{"sender.max-parts", []string{"--sender.max-parts=0"}, "", []string{"sender.max-parts"}},
 		{"sender.safety-margin-blocks", []string{"--sender.safety-margin-blocks=10"}, "", []string{"sender.safety-margin-blocks"}},

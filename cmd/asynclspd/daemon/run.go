@@ -113,12 +113,17 @@ func (d *daemon) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	blocked, err := cfg.NATS.blockedPeers()
+	if err != nil {
+		return err // validated already
+	}
 	d.conn, err = bus.Connect(ctx, bus.ClientConfig{
 		URLs: urls, NodeKey: bus.NodeKey(self),
 		NKeySeedFile: cfg.NATS.NKeySeedFile, CredsFile: cfg.NATS.CredsFile,
 		TLS: bus.TLSConfig{CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile,
 			KeyFile: cfg.NATS.KeyFile},
 		AllowPlainText: cfg.NATS.AllowPlainText, AckWait: cfg.NATS.AckWait,
+		BlockedPeers: blocked, PeerRate: cfg.NATS.PeerRate, PeerBurst: cfg.NATS.PeerBurst,
 		Name:    "asynclspd " + self.String(),
 		Metrics: metrics, Logger: d.log})
 	if err != nil {
