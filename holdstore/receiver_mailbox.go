@@ -53,7 +53,9 @@ var MailboxStates = []MailboxState{MailboxPending, MailboxReleased,
 // mailboxTransitions is the mailbox item's state machine: the states an item
 // may move to from each state (mailbox.md is generated from it). An item is
 // created pending, or refused when the mailbox is full. A refused release
-// (the sender LSP's rejected) puts it back to pending; a release that comes
+// (the sender LSP's rejected) puts it back to pending, from released only
+// when the refusal names the release the item holds (receiverlsp's
+// outcomeTransitions guards the edge); a release that comes
 // after the receiver LSP's deadline sweep may still be accepted by the
 // sender LSP, which the expired -> released edge records.
 var mailboxTransitions = map[MailboxState][]MailboxState{

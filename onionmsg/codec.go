@@ -31,6 +31,7 @@ const (
 	recErrorMessage   tlv.Type = 26
 	recStatus         tlv.Type = 28
 	recReason         tlv.Type = 30
+	recReleaseDigest  tlv.Type = 33
 	recSignature      tlv.Type = 240
 )
 

@@ -47,10 +47,20 @@
 //	28    status           u8: 1 released, 2 settled,            R
 //	                       3 canceled, 4 rejected
 //	30    reason           1..64 ASCII 0x21-7e                   O
+//	33    release_digest   32 bytes, not all 0                   O
 //	240   signature        64 bytes BIP-340                  R
 //
 // An invoice_reply carries invoice, or error_code with an optional
 // error_message, never both. Times are whole seconds up to the year 9999.
+//
+// release_digest names the release a hold_outcome concerns: the SHA-256 of
+// that release's TLV stream exactly as relayed, signature record included
+// (ReleaseDigest). The sender LSP sets it on rejected (the release refused)
+// and on released (the release accepted); the receiver LSP lets a rejected
+// move an item back from released only if it names the release the item
+// holds. It is odd, so a receiver LSP that predates it still parses the
+// outcome and skips the record. (31 is left free: the test fixtures use it
+// as an example of an unknown odd record.)
 //
 // The envelope that carries a message over the bus has its own types:
 //

@@ -101,6 +101,17 @@ func fixtureOutcome() *HoldOutcome {
 	}
 }
 
+// fixtureOutcomeRejected refuses the fixture release, naming it.
+func fixtureOutcomeRejected() *HoldOutcome {
+	return &HoldOutcome{
+		HoldID:        fixtureHoldID,
+		PaymentHash:   fixtureHash,
+		Status:        StatusRejected,
+		Reason:        "wrong_release_secret",
+		ReleaseDigest: [32]byte(bytes.Repeat([]byte{0xd1}, 32)),
+	}
+}
+
 // fixtureExpect is what the sender LSP knows of the fixture hold.
 func fixtureExpect() ReleaseExpect {
 	return ReleaseExpect{

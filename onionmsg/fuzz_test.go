@@ -186,6 +186,7 @@ func TestFuzzSeeds(t *testing.T) {
 		"FuzzDecodeHoldOutcome": {
 			{readGolden(t, "hold_outcome")},
 			{edit(t, "hold_outcome", dropRecord(30))},
+			{readGolden(t, "hold_outcome_rejected")},
 		},
 		"FuzzDecodeEnvelope": {
 			{envelope},

@@ -59,6 +59,8 @@ func goldenCases(t *testing.T) []goldenCase {
 		{"release_held_htlc_extra", extra,
 			asEncoder(DecodeReleaseHeldHTLC)},
 		{"hold_outcome", fixtureOutcome(), asEncoder(DecodeHoldOutcome)},
+		{"hold_outcome_rejected", fixtureOutcomeRejected(),
+			asEncoder(DecodeHoldOutcome)},
 		{"envelope", fixtureEnvelope(t), asEncoder(DecodeEnvelope)},
 	}
 }

@@ -1,6 +1,7 @@
 package onionmsg
 
 import (
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/lightningnetwork/lnd/lntypes"
@@ -64,6 +65,12 @@ type HoldOutcome struct {
 	// Optional; the sender LSP's reason codes are its own.
 	Reason string
 
+	// ReleaseDigest names the release the outcome concerns (ReleaseDigest
+	// of its TLV bytes as relayed): the one refused, for rejected; the
+	// one accepted, for released. Zero when the outcome names no release
+	// (it is optional, and odd: a peer that predates it skips it).
+	ReleaseDigest [32]byte
+
 	// ExtraRecords holds unknown odd records. Nil if there are none.
 	ExtraRecords tlv.TypeMap
 }
@@ -80,6 +87,10 @@ func (m *HoldOutcome) records(all bool) []tlv.Record {
 	if all || m.Reason != "" {
 		recs = append(recs, stringRecord(recReason, &m.Reason,
 			MaxReasonLen))
+	}
+	if all || m.ReleaseDigest != [32]byte{} {
+		recs = append(recs, fixedRecord(recReleaseDigest,
+			&m.ReleaseDigest))
 	}
 	return recs
 }
@@ -107,7 +118,7 @@ func (m *HoldOutcome) Encode() ([]byte, error) {
 }
 
 // DecodeHoldOutcome strictly decodes a hold_outcome. A reason record that is
-// present must not be empty.
+// present must not be empty, nor a release_digest record all zero.
 func DecodeHoldOutcome(b []byte) (*HoldOutcome, error) {
 	m := new(HoldOutcome)
 	parsed, extra, err := decodeTLV(b, MaxHoldOutcomeSize, m.records(true)...)
@@ -117,6 +128,9 @@ func DecodeHoldOutcome(b []byte) (*HoldOutcome, error) {
 	if err == nil && has(parsed, recReason) && m.Reason == "" {
 		err = fmt.Errorf("%w: empty reason record", ErrInvalidValue)
 	}
+	if err == nil && has(parsed, recReleaseDigest) && m.ReleaseDigest == [32]byte{} {
+		err = fmt.Errorf("%w: zero release digest", ErrInvalidValue)
+	}
 	if err == nil {
 		err = m.validate()
 	}
@@ -125,4 +139,21 @@ func DecodeHoldOutcome(b []byte) (*HoldOutcome, error) {
 	}
 	m.ExtraRecords = extra
 	return m, nil
+}
+
+// ReleaseDigest is how a hold_outcome names a release: the SHA-256 of the
+// release's TLV stream exactly as relayed (its signature record included).
+// A decoded release re-encodes to the bytes it came from, so either side
+// can compute it.
+func ReleaseDigest(release []byte) [32]byte {
+	return sha256.Sum256(release)
+}
+
+// Digest returns ReleaseDigest of the release's encoding.
+func (m *ReleaseHeldHTLC) Digest() ([32]byte, error) {
+	b, err := m.Encode()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return ReleaseDigest(b), nil
 }

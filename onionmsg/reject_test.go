@@ -2,6 +2,7 @@ package onionmsg
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"github.com/lightningnetwork/lnd/tlv"
 	"slices"
@@ -108,6 +109,10 @@ func TestDecodeRejects(t *testing.T) {
 		{"invoice too long", decReply, edit(t, "invoice_reply", setRecord(22, bytes.Repeat([]byte{'a'}, MaxInvoiceLen+1))), ErrWrongLength},
 		{"error message too long", decReply, edit(t, "invoice_reply_error", setRecord(26, bytes.Repeat([]byte{'a'}, MaxErrorMessageLen+1))), ErrWrongLength},
 		{"reason too long", decOutcome, edit(t, "hold_outcome", setRecord(30, bytes.Repeat([]byte{'a'}, MaxReasonLen+1))), ErrWrongLength},
+		{"short release digest", decOutcome, edit(t, "hold_outcome_rejected", setRecord(33, make([]byte, 31))), ErrWrongLength},
+		{"duplicate release digest", decOutcome, edit(t, "hold_outcome_rejected", func(r []rawRecord) []rawRecord {
+			return append(r, r[len(r)-1])
+		}), ErrDuplicateType},
 		{"payload too long", decEnvelope, edit(t, "envelope", setRecord(12, make([]byte, MaxPayloadSize+1))), ErrWrongLength},
 
 		// Missing and conflicting records.
@@ -136,6 +141,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"status 5", decOutcome, edit(t, "hold_outcome", setRecord(28, []byte{5})), ErrInvalidValue},
 		{"empty reason record", decOutcome, edit(t, "hold_outcome", setRecord(30, nil)), ErrInvalidValue},
 		{"reason not ASCII", decOutcome, edit(t, "hold_outcome", setRecord(30, []byte("é"))), ErrInvalidValue},
+		{"zero release digest", decOutcome, edit(t, "hold_outcome_rejected", setRecord(33, make([]byte, 32))), ErrInvalidValue},
 
 		// Keys and signatures.
 		{"key not on curve", decRelease, edit(t, "release_held_htlc", setRecord(8, mustHex(t, notOnCurve))), ErrInvalidKey},
@@ -184,6 +190,43 @@ func TestDecodeKeepsUnknownOdd(t *testing.T) {
 	err = VerifyRelease(r, fixtureExpect(), fixtureNow, 0)
 	if !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("without extra record: got %v, want ErrBadSignature", err)
+	}
+}
+
+// TestOutcomeDigestIsOptional checks release_digest is a record an older
+// receiver LSP skips: decoded with hold_outcome's records as they were
+// before it (no type 33), the golden rejected outcome parses, the digest
+// kept as an unknown odd record; and an outcome without it is unchanged.
+func TestOutcomeDigestIsOptional(t *testing.T) {
+	b := readGolden(t, "hold_outcome_rejected")
+	var old HoldOutcome
+	recs := slices.DeleteFunc(old.records(true), func(r tlv.Record) bool {
+		return r.Type() == recReleaseDigest
+	})
+	parsed, extra, err := decodeTLV(b, MaxHoldOutcomeSize, recs...)
+	if err != nil {
+		t.Fatalf("an older decoder refuses it: %v", err)
+	}
+	want := fixtureOutcomeRejected()
+	if err := require(parsed, recHoldID, recPaymentHash, recStatus); err != nil ||
+		old.Status != want.Status || old.Reason != want.Reason ||
+		!bytes.Equal(extra[recReleaseDigest], want.ReleaseDigest[:]) {
+
+		t.Fatalf("older decoder read %+v, extra %x (%v)", old, extra, err)
+	}
+	m, err := DecodeHoldOutcome(readGolden(t, "hold_outcome"))
+	if err != nil || m.ReleaseDigest != ([32]byte{}) {
+		t.Fatalf("an outcome without a digest: %+v (%v)", m, err)
+	}
+	rel := signedRelease(t, receiverSigner)
+	raw, err := rel.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := rel.Digest()
+	if err != nil || d != ReleaseDigest(raw) || d != sha256.Sum256(raw) {
+		t.Fatalf("Digest %x, want sha256 of the stream %x (%v)", d,
+			sha256.Sum256(raw), err)
 	}
 }
 

@@ -129,7 +129,7 @@ func genRelease(t *rapid.T) (*ReleaseHeldHTLC, *PrivKeySigner) {
 }
 
 func genOutcome(t *rapid.T) *HoldOutcome {
-	return &HoldOutcome{
+	m := &HoldOutcome{
 		HoldID:      genBytes[HoldID](t, "hold"),
 		PaymentHash: genBytes[lntypes.Hash](t, "hash"),
 		Status: rapid.SampledFrom([]HoldStatus{StatusReleased,
@@ -137,6 +137,15 @@ func genOutcome(t *rapid.T) *HoldOutcome {
 		Reason:       genASCII(t, "reason", 0, MaxReasonLen),
 		ExtraRecords: genExtra(t),
 	}
+	if rapid.Bool().Draw(t, "names a release") {
+		m.ReleaseDigest = genNonZero32(t, "release digest")
+	}
+	// release_digest is a known odd record: never an unknown one too.
+	delete(m.ExtraRecords, recReleaseDigest)
+	if len(m.ExtraRecords) == 0 {
+		m.ExtraRecords = nil
+	}
+	return m
 }
 
 func genMessage(t *rapid.T) Message {

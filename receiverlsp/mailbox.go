@@ -303,43 +303,6 @@ func keepTombstone(tx *holdstore.Tx, from onionmsg.NodeKey,
 	})
 }
 
-// afterOutcome is the mailbox item's transition on a hold_outcome: the
-// state and reason it moves to, or false if the outcome changes nothing
-// (the item is final, or already there).
-//
-//	outcome    from                         to
-//	released   pending (with a release),    released
-//	           expired (with a release)
-//	settled    any but final                settled
-//	canceled   any but final                canceled (reason)
-//	rejected   pending, released            pending (reason): sign again
-func afterOutcome(it *holdstore.MailboxItem, m *onionmsg.HoldOutcome) (
-	holdstore.MailboxState, string, bool) {
-
-	if it.State.Final() {
-		return "", "", false
-	}
-	switch m.Status {
-	case onionmsg.StatusReleased:
-		// A release we never relayed cannot have been accepted: ignore
-		// the claim rather than invent one.
-		if it.State == holdstore.MailboxReleased || it.Release == nil {
-			return "", "", false
-		}
-		return holdstore.MailboxReleased, "", true
-	case onionmsg.StatusSettled:
-		return holdstore.MailboxSettled, "", true
-	case onionmsg.StatusCanceled:
-		return holdstore.MailboxCanceled, orDefault(m.Reason, ReasonCanceled), true
-	case onionmsg.StatusRejected:
-		if it.State == holdstore.MailboxExpired {
-			return "", "", false
-		}
-		return holdstore.MailboxPending, orDefault(m.Reason, ReasonRejected), true
-	}
-	return "", "", false
-}
-
 func orDefault(s, def string) string {
 	if s == "" {
 		return def

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/lspnet"
 	"github.com/asynclsp/asynclsp/internal/testkit"
 	"github.com/asynclsp/asynclsp/onionmsg"
@@ -220,40 +219,6 @@ func TestItemsExpireByTimeAndHeight(t *testing.T) {
 	}
 	if state(late) != client.StateExpired {
 		t.Fatal("a late arrival is pending")
-	}
-}
-
-func TestOutcomeTransitions(t *testing.T) {
-	rel := []byte{1}
-	for _, c := range []struct {
-		from    holdstore.MailboxState
-		release []byte
-		status  onionmsg.HoldStatus
-		reason  string
-		to      holdstore.MailboxState
-		wantWhy string
-	}{
-		{holdstore.MailboxPending, rel, onionmsg.StatusReleased, "", holdstore.MailboxReleased, ""},
-		{holdstore.MailboxPending, nil, onionmsg.StatusReleased, "", "", ""},
-		{holdstore.MailboxReleased, rel, onionmsg.StatusReleased, "", "", ""},
-		{holdstore.MailboxExpired, rel, onionmsg.StatusReleased, "", holdstore.MailboxReleased, ""},
-		{holdstore.MailboxReleased, rel, onionmsg.StatusSettled, "", holdstore.MailboxSettled, ""},
-		{holdstore.MailboxPending, nil, onionmsg.StatusSettled, "", holdstore.MailboxSettled, ""},
-		{holdstore.MailboxPending, nil, onionmsg.StatusCanceled, "deadline_passed", holdstore.MailboxCanceled, "deadline_passed"},
-		{holdstore.MailboxExpired, nil, onionmsg.StatusCanceled, "", holdstore.MailboxCanceled, ReasonCanceled},
-		{holdstore.MailboxReleased, rel, onionmsg.StatusRejected, "release_expired", holdstore.MailboxPending, "release_expired"},
-		{holdstore.MailboxPending, nil, onionmsg.StatusRejected, "", holdstore.MailboxPending, ReasonRejected},
-		{holdstore.MailboxExpired, nil, onionmsg.StatusRejected, "", "", ""},
-		{holdstore.MailboxSettled, rel, onionmsg.StatusCanceled, "x", "", ""},
-		{holdstore.MailboxCanceled, rel, onionmsg.StatusSettled, "", "", ""},
-		{holdstore.MailboxRefused, nil, onionmsg.StatusSettled, "", "", ""},
-	} {
-		it := &holdstore.MailboxItem{State: c.from, Release: c.release}
-		to, why, ok := afterOutcome(it, &onionmsg.HoldOutcome{Status: c.status, Reason: c.reason})
-		if ok != (c.to != "") || to != c.to || why != c.wantWhy {
-			t.Errorf("%s (release %v) + %s: got %q %q %v, want %q %q", c.from,
-				c.release != nil, c.status, to, why, ok, c.to, c.wantWhy)
-		}
 	}
 }
 

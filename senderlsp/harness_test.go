@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/bus"
 	"github.com/asynclsp/asynclsp/internal/lspnet"
 	"github.com/asynclsp/asynclsp/internal/testkit"
 	"github.com/asynclsp/asynclsp/onionmsg"
@@ -31,6 +32,7 @@ type harness struct {
 	store *holdstore.Store
 	dbDir string
 	cfg   Config
+	srv   *bus.Server
 
 	bob, carol, dave onionmsg.NodeKey
 	bobNode          *lspnet.Node
@@ -81,7 +83,7 @@ func newHarness(t *testing.T, tune ...func(*Config)) *harness {
 	carolPriv, carol := testkit.Key(2)
 	davePriv, dave := testkit.Key(3)
 	h := &harness{
-		t: t, clock: clk, cfg: cfg, bob: bob, carol: carol, dave: dave,
+		t: t, clock: clk, cfg: cfg, srv: srv, bob: bob, carol: carol, dave: dave,
 		davePriv: davePriv, dbDir: t.TempDir(),
 		lnd:      testkit.NewFakeLnd(clk, carol),
 		held:     map[onionmsg.HoldID]*onionmsg.HeldHTLCAvailable{},
@@ -287,6 +289,22 @@ func (h *harness) releaseFor(held *onionmsg.HeldHTLCAvailable, signer *btcec.Pri
 		h.t.Fatal(err)
 	}
 	return rel
+}
+
+// peer connects another member LSP, key i, to the bus: it can send to bob
+// (and consumes nothing).
+func (h *harness) peer(i int) *lspnet.Node {
+	h.t.Helper()
+	priv, key := testkit.Key(i)
+	n, err := lspnet.New(lspnet.Config{
+		Transport: testkit.ConnectLSP(h.t, h.srv, key),
+		Signer:    onionmsg.NewPrivKeySigner(priv),
+		Clock:     h.clock, Logger: testkit.Quiet(),
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return n
 }
 
 // relay is carol forwarding a release to bob over NATS.

@@ -123,11 +123,14 @@ func (r *runner) announce(ctx context.Context) {
 	})
 }
 
-// tell sends a hold_outcome to the receiver LSP, best effort: a release
-// accepted or refused is for the receiver's information (the final outcome
-// goes through tellFinal, which the hold waits for).
-func (r *runner) tell(status onionmsg.HoldStatus, reason holdstore.Reason) {
+// tell sends a hold_outcome about the release whose digest is release to
+// the receiver LSP, best effort: a release accepted or refused is for the
+// receiver's information (the final outcome goes through tellFinal, which
+// the hold waits for). It costs a goroutine: callers decide first whether
+// the outcome is worth sending (Manager.refuse).
+func (r *runner) tell(status onionmsg.HoldStatus, reason holdstore.Reason, release [32]byte) {
 	msg := r.outcome(status, reason)
+	msg.ReleaseDigest = release
 	r.m.goOwned(func() {
 		ctx, cancel := context.WithTimeout(r.m.ctx, r.m.cfg.RequestTimeout)
 		defer cancel()

@@ -38,6 +38,9 @@ type Manager struct {
 	// height is the best block height lnd has told us about.
 	height atomic.Uint32
 
+	// refusals are the refused releases told to receiver LSPs lately.
+	refusals refusals
+
 	mu      sync.Mutex
 	runners map[holdstore.ID]*runner
 	ctx     context.Context // the runners' context, set by Run

@@ -19,6 +19,7 @@ type Metrics struct {
 	holdsHeld     prometheus.Counter
 	losses        prometheus.Counter
 	refused       *prometheus.CounterVec
+	refusals      *prometheus.CounterVec
 }
 
 // Release verdicts, a label of the releases counter.
@@ -71,10 +72,16 @@ func NewMetrics(reg prometheus.Registerer, store *holdstore.Store) *Metrics {
 			Help: "Payment creates refused, by reason: the API's error code " +
 				"(receiver_lsp_unreachable, no_invoice, insufficient_liquidity, ...).",
 		}, []string{"reason"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "release_refusals_total",
+			Help: "Refused releases, by what became of the refusal: told (to " +
+				"the hold's receiver LSP), or why nobody was told " +
+				"(not_receiver_lsp, not_held, bad_envelope, repeated).",
+		}, []string{"fate"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.settleLatency, m.heldTime, m.cancels, m.attempts,
-			m.outcomes, m.releases, m.holdsHeld, m.losses, m.refused,
+			m.outcomes, m.releases, m.holdsHeld, m.losses, m.refused, m.refusals,
 			&stateCollector{store: store, desc: prometheus.NewDesc(
 				"asynclsp_sender_holds", "Holds by state.", []string{"state"}, nil)})
 	}
@@ -89,6 +96,7 @@ func (m *Metrics) release(verdict string)          { m.releases.WithLabelValues(
 func (m *Metrics) held()                           { m.holdsHeld.Inc() }
 func (m *Metrics) loss()                           { m.losses.Inc() }
 func (m *Metrics) createRefused(reason string)     { m.refused.WithLabelValues(reason).Inc() }
+func (m *Metrics) refusal(fate string)             { m.refusals.WithLabelValues(fate).Inc() }
 
 func (m *Metrics) outcome(result string, r holdstore.Reason) {
 	m.outcomes.WithLabelValues(result, string(r)).Inc()

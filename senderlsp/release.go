@@ -58,7 +58,8 @@ func (m *Manager) handleRefusal(ctx context.Context, in *lspnet.Inbound) error {
 // HandleRelease takes a release relayed by a receiver LSP. A valid release
 // for a HELD hold is committed (RELEASED, then FORWARDING) before this
 // returns, which acknowledges it; the outbound payment follows. A forged,
-// misdirected or mismatched release is dropped and logged. A replayed or
+// misdirected or mismatched release is dropped and logged, and its refusal
+// told only as refuse allows. A replayed or
 // late one (the hold is no longer HELD) changes nothing, and is answered
 // with what became of the hold (answerStale). A release that finds no
 // runner to take it while the hold may still be HELD (the role is starting
@@ -94,13 +95,12 @@ func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 		return onionmsg.VerifyRelease(rel, expect, now, m.cfg.ReleaseClockSkew)
 	})
 	done := make(chan error, 1)
-	err := r.request(ctx, releaseEvent{verified: v, done: done}, done)
+	var found holdstore.State
+	err := r.request(ctx, releaseEvent{rel: rel, verified: v, found: &found,
+		done: done}, done)
 	if verr := v.wait(); verr != nil {
 		// Nothing was committed: the runner's write waited for this.
-		m.metrics.release(releaseRejected)
-		log.Warn("release refused", "err", verr)
-		r.tell(onionmsg.StatusRejected, holdstore.Reason(rejectCode(verr)))
-		return lspnet.Drop(bus.ReasonBadSignature, verr)
+		return m.refuse(in, r, rel, found, verr)
 	}
 	switch {
 	case errors.Is(err, errStaleRelease), errors.Is(err, errRunnerStopped):

@@ -74,8 +74,13 @@ type event interface{ isEvent() }
 // releaseEvent: a release arrived. Its signature is being checked beside
 // the runner; nothing it causes is committed unless the check passes.
 type releaseEvent struct {
+	rel      *onionmsg.ReleaseHeldHTLC
 	verified *verdict
-	done     chan error
+
+	// found is set, before done is answered, to the state the runner
+	// found the hold in.
+	found *holdstore.State
+	done  chan error
 }
 
 type cancelEvent struct {
@@ -199,11 +204,14 @@ func (r *runner) idle(ctx context.Context, d time.Duration) bool {
 func (r *runner) handle(ctx context.Context, ev event) {
 	switch ev := ev.(type) {
 	case releaseEvent:
+		*ev.found = r.hold.State
 		send, limit, err := r.release(ctx, ev.verified)
 		ev.done <- err
 		if send {
 			r.send(ctx, limit)
-			r.tell(onionmsg.StatusReleased, holdstore.ReasonNone)
+			// Names the release taken. It encodes: it was decoded.
+			d, _ := ev.rel.Digest()
+			r.tell(onionmsg.StatusReleased, holdstore.ReasonNone, d)
 		}
 	case cancelEvent:
 		ev.done <- r.cancel(ctx, ev.reason)
