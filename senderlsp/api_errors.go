@@ -101,6 +101,9 @@ func publicError(err error) *apiError {
 		return apiErr(codeNoHTLCSlots, "too few HTLC slots are free for this payment now")
 	case errors.Is(err, ErrReceiverLSPUnreachable):
 		return apiErr(codeReceiverLSPUnreachable, "the receiver LSP did not answer")
+	case errors.Is(err, ErrCreateUnfinished):
+		return apiErr(codeUnavailable, "the payment is still being created "+
+			"after a restart; try again with the same idempotency key")
 	case errors.Is(err, ErrStopped), errors.Is(err, holdstore.ErrClosed):
 		return errShuttingDown
 	}
@@ -125,6 +128,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, hold strin
 		// Not a fault of ours: lspOutages logs when a receiver LSP stops
 		// answering and when it answers again; every refusal is counted.
 		a.log.Debug("API request refused", attrs...)
+	case errors.Is(err, ErrCreateUnfinished):
+		// Not a failure: the hold's runner finishes the create (and
+		// logs it); the wallet's retry gets it.
+		a.log.Info("API request refused", attrs...)
 	case status >= 500:
 		a.log.Error("API request failed", attrs...)
 	default:

@@ -64,6 +64,10 @@ func (a *API) createPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 				a.refuse(w, r, err, h.ID.String())
 				return
 			}
+			if err := createUnfinished(h); err != nil {
+				a.refuse(w, r, err, h.ID.String())
+				return
+			}
 			writeJSON(w, http.StatusOK, toPaymentJSON(h))
 			return
 		case !errors.Is(err, holdstore.ErrNotFound):

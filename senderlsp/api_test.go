@@ -393,3 +393,26 @@ func TestAPIResolved(t *testing.T) {
 		t.Fatalf("settled payment %+v", got)
 	}
 }
+
+// A create that a crash cut short (the hold stored, its hold invoice made
+// at lnd but not recorded) is not handed to the wallet's retry without its
+// hold invoice: the retry is answered 503 unavailable, which
+// CreatePaymentRetry sends again, until the hold's runner has recorded the
+// invoice (TestRetriedCreateCutShortByACrash).
+func TestAPIRetriedCreateCutShortIsUnavailable(t *testing.T) {
+	a := newAPIHarness(t)
+	wallet := a.wallet("wallet-a")
+	req := a.request(1_000_000)
+	req.Owner, req.RequestKey = "wallet-a", "order-9"
+	a.cutShortCreate(req)
+
+	p, _, err := wallet.CreatePayment(context.Background(),
+		a.payReq(1_000_000, "order-9"))
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable ||
+		apiErr.Code != client.CodeUnavailable || !client.Retryable(err) {
+
+		t.Fatalf("retried create of a cut-short payment: %+v, %v; want a "+
+			"retryable 503 unavailable", p, err)
+	}
+}

@@ -91,7 +91,7 @@ func (m *Manager) CreatePayment(ctx context.Context, req PaymentRequest) (*holds
 	if req.RequestKey != "" {
 		h, err := m.store.GetByRequestKey(ctx, req.Owner, req.RequestKey)
 		if err == nil {
-			return h, nil
+			return h, createUnfinished(h)
 		}
 		if !errors.Is(err, holdstore.ErrNotFound) {
 			return nil, err
@@ -156,6 +156,18 @@ func (m *Manager) CreatePayment(ctx context.Context, req PaymentRequest) (*holds
 	m.log.Info("payment created", "hold", h.ID.String(), "amount_msat",
 		h.AmountMsat, "receiver", req.ReceiverKey.String())
 	return h, nil
+}
+
+// createUnfinished refuses to hand out a hold whose create a crash cut
+// short: recorded, but not its hold invoice. The sender could not pay it;
+// its runner takes the invoice from lnd, or cancels the hold if lnd never
+// made one, and a retry then gets the payment as it is.
+func createUnfinished(h *holdstore.Hold) error {
+	if h.State == holdstore.StateCreated && h.HoldInvoice == "" {
+		return fmt.Errorf("%w: hold %s has no hold invoice recorded yet",
+			ErrCreateUnfinished, h.ID)
+	}
+	return nil
 }
 
 // holdInvoiceRequest is the hold invoice of h: the receiver's payment hash,

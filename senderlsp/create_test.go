@@ -239,3 +239,68 @@ func TestRetriedCreateAsksForTheSameHold(t *testing.T) {
 		t.Fatal("the retry used another invoice")
 	}
 }
+
+// A crash between lnd's AddHoldInvoice and recording its payment request
+// leaves a CREATED hold with an invoice at lnd that the sender was never
+// given. The wallet retries with its idempotency key (it got no answer):
+// until the hold's runner has taken the payment request from lnd, the
+// retry is told to try again (503), never handed a payment it cannot pay;
+// after, it gets the hold invoice lnd made, and no second one is made.
+// Found by the scenarios' TestRandomKills (seed 3): the retried create
+// came back with an empty hold invoice, and the hold sat in CREATED until
+// its invoice expired.
+func TestRetriedCreateCutShortByACrash(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	req := h.request(10_000)
+	req.RequestKey = "order-9"
+	cut, added := h.cutShortCreate(req)
+
+	// No runner has the hold yet (it was stored behind the role's back,
+	// as a restarted daemon's runner may not have got to it).
+	_, err := h.m.CreatePayment(ctx, req)
+	if !errors.Is(err, ErrCreateUnfinished) {
+		t.Fatalf("retried create before the runner: %v, want %v", err,
+			ErrCreateUnfinished)
+	}
+
+	h.restartBob()
+	testkit.Eventually(t, 10*time.Second, "the hold invoice recorded", func() bool {
+		return h.get(cut.ID).HoldInvoice == added.PaymentRequest
+	})
+	got, err := h.m.CreatePayment(ctx, req)
+	if err != nil || got.ID != cut.ID || got.HoldInvoice != added.PaymentRequest {
+		t.Fatalf("retried create: %+v, %v; want hold %s with invoice %q",
+			got, err, cut.ID, added.PaymentRequest)
+	}
+	if n := h.lnd.Calls("AddHoldInvoice"); n != 1 {
+		t.Fatalf("%d hold invoices made for one payment", n)
+	}
+	h.pay(got)
+}
+
+// cutShortCreate leaves what a crash between lnd's AddHoldInvoice and
+// recording its answer leaves of a create of req: the hold, CREATED
+// without a hold invoice, and the invoice at lnd.
+func (h *harness) cutShortCreate(req PaymentRequest) (*holdstore.Hold, lnd.AddedInvoice) {
+	h.t.Helper()
+	ctx := context.Background()
+	receiverInv, preimage := h.lnd.ReceiverInvoice(h.dave, req.AmountMsat, 24*time.Hour)
+	cut := &holdstore.Hold{
+		ID: holdID(&req), PaymentHash: preimage.Hash(), Owner: req.Owner,
+		RequestKey: req.RequestKey, AmountMsat: req.AmountMsat,
+		FeeMsat: h.cfg.Fee(req.AmountMsat), ReceiverKey: route.Vertex(h.dave),
+		ReceiverLSP: route.Vertex(h.carol), ReceiverInvoice: receiverInv,
+		ReceiverInvoiceExpiry: h.clock.Now().Add(24 * time.Hour),
+		CltvDelta:             h.cfg.HoldCltvDelta, RetryPolicy: holdstore.RetryPatient,
+		DeadlineTime: h.clock.Now().Add(time.Hour),
+	}
+	if _, err := h.store.Create(ctx, cut); err != nil {
+		h.t.Fatal(err)
+	}
+	added, err := h.lnd.AddHoldInvoice(ctx, holdInvoiceRequest(cut, h.cfg))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return cut, added
+}

@@ -40,6 +40,12 @@ var (
 	// settled, or its outbound payment may still succeed (invariant 2).
 	ErrNotCancelable = errors.New("payment cannot be canceled now")
 
+	// ErrCreateUnfinished: a retried create found its payment recorded
+	// but without its hold invoice: a crash cut the first create short,
+	// and the hold's runner has not yet taken the invoice from lnd (or
+	// canceled the hold, if lnd never made one). Try again.
+	ErrCreateUnfinished = errors.New("payment still being created")
+
 	// ErrStopped: the sender role is shutting down.
 	ErrStopped = errors.New("sender role stopped")
 )

@@ -25,6 +25,11 @@ func (r *runner) awaitRelease(ctx context.Context) error {
 		return err
 	}
 	defer sub.Close()
+	if r.hold.State == holdstore.StateCreated && r.hold.HoldInvoice == "" {
+		if err := r.recordHoldInvoice(ctx); err != nil {
+			return err
+		}
+	}
 	if r.hold.State == holdstore.StateHeld {
 		r.announce(ctx)
 	}
@@ -47,6 +52,23 @@ func (r *runner) awaitRelease(ctx context.Context) error {
 			return nil
 		}
 	}
+	return nil
+}
+
+// recordHoldInvoice finishes a create that a crash cut short after lnd
+// made the hold invoice but before its payment request was recorded: until
+// it is, the sender has nothing to pay, and a retried create is refused
+// (ErrCreateUnfinished).
+func (r *runner) recordHoldInvoice(ctx context.Context) error {
+	inv, err := r.m.lnd.LookupInvoice(ctx, r.fixed.hash)
+	if err != nil {
+		return err
+	}
+	if err := r.m.store.SetHoldInvoice(ctx, r.fixed.id, inv.PaymentRequest); err != nil {
+		return err
+	}
+	r.hold.HoldInvoice = inv.PaymentRequest
+	r.log.Info("hold invoice recorded from lnd: its create was cut short")
 	return nil
 }
 
