@@ -50,7 +50,10 @@ func (m *Manager) handleRefusal(ctx context.Context, in *lspnet.Inbound) error {
 	if errors.Is(err, errRunnerStopped) {
 		// Resolved since (the refusal changes nothing), or stopping
 		// (taken again after the restart).
-		return m.notReadyOr(nil)
+		if !m.ready() {
+			return errNotReady
+		}
+		return nil
 	}
 	return err
 }
@@ -117,22 +120,17 @@ func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 // redelivered after a delay, never acknowledged unhandled.
 var errNotReady = bus.Later(time.Second, errors.New("sender role not ready for it"))
 
-// notReadyOr returns errNotReady while the role is not running, err once
-// it is: whatever a handler concluded from the absence of a runner holds
-// only while runners exist for every unresolved hold.
-func (m *Manager) notReadyOr(err error) error {
+// ready reports whether the role is running, with a runner for every
+// unresolved hold: only then does the absence of a runner say anything.
+func (m *Manager) ready() bool {
 	select {
 	case <-m.running:
 	default:
-		return errNotReady
+		return false
 	}
 	m.mu.Lock()
-	stopping := m.ctx == nil || m.ctx.Err() != nil
-	m.mu.Unlock()
-	if stopping {
-		return errNotReady
-	}
-	return err
+	defer m.mu.Unlock()
+	return m.ctx != nil && m.ctx.Err() == nil
 }
 
 // answerStale answers a release no runner took, from the store: for an
