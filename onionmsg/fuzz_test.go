@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,7 +19,7 @@ var namedErrors = []error{
 	ErrUnknownMessageType, ErrWrongMessageType, ErrInvalidKey,
 	ErrInvalidSignatureEncoding, ErrBadSignature, ErrWrongKey,
 	ErrMisdirected, ErrExpired, ErrFromFuture, ErrInvalidLifetime,
-	ErrHoldMismatch, ErrHashMismatch, ErrSecretMismatch,
+	ErrHoldMismatch, ErrHashMismatch, ErrSecretMismatch, ErrBadLNSignature,
 }
 
 func isNamed(err error) bool {
@@ -158,6 +159,38 @@ func FuzzVerifyTagged(f *testing.F) {
 	})
 }
 
+// FuzzRecoverLNSignature feeds arbitrary messages and signature strings to
+// ln_signature recovery: it must never panic, must refuse with
+// ErrBadLNSignature, and may accept only the one spelling of a signature
+// (it re-encodes to the very same string) that then verifies under the
+// key it recovered.
+func FuzzRecoverLNSignature(f *testing.F) {
+	f.Fuzz(func(t *testing.T, msg []byte, sig string) {
+		key, err := RecoverLNSignature(msg, sig)
+		if err != nil {
+			if !errors.Is(err, ErrBadLNSignature) {
+				t.Fatalf("refused with another error: %v", err)
+			}
+			return
+		}
+		raw, err := ParseLNSignature(sig)
+		if err != nil || EncodeLNSignature(raw) != sig {
+			t.Fatalf("accepted %q, re-encodes to %q (%v)", sig,
+				EncodeLNSignature(raw), err)
+		}
+		if _, err := key.PubKey(); err != nil {
+			t.Fatalf("recovered a key that is not a point: %v", err)
+		}
+		if err := VerifyLNSignature(msg, sig, key); err != nil {
+			t.Fatalf("does not verify under the key it recovers: %v", err)
+		}
+		low := EncodeLNSignature(lowSLNSignature(raw))
+		if err := VerifyLNSignature(msg, low, key); err != nil {
+			t.Fatalf("its low-s form does not verify: %v", err)
+		}
+	})
+}
+
 // TestFuzzSeeds checks the seed corpora under testdata/fuzz are those built
 // from the golden files, and rewrites them with -update. Plain `go test`
 // runs every seed.
@@ -201,6 +234,12 @@ func TestFuzzSeeds(t *testing.T) {
 			{envelope, now, skew},
 			{envelope, now - 3600, skew},
 		},
+		"FuzzRecoverLNSignature": {
+			{[]byte(lnVectors[0].msg), lnVectors[0].sig},
+			{[]byte(lnVectors[1].msg), lnVectors[1].sig},
+			{[]byte(lnVectors[0].msg), strings.ToUpper(lnVectors[0].sig)},
+			{[]byte{}, lnVectors[0].sig + "y"},
+		},
 		"FuzzVerifyTagged": {
 			{[]byte(TagRelease), readGolden(t, "release_held_htlc.signed"),
 				release[len(release)-64:], receiverKey[:]},
@@ -221,6 +260,8 @@ func TestFuzzSeeds(t *testing.T) {
 					fmt.Fprintf(&b, "[]byte(%q)\n", v)
 				case int64:
 					fmt.Fprintf(&b, "int64(%d)\n", v)
+				case string:
+					fmt.Fprintf(&b, "string(%q)\n", v)
 				}
 			}
 			path := filepath.Join(dir, fmt.Sprintf("seed-%d", i))
