@@ -2,6 +2,7 @@ package onionmsg
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,6 +40,21 @@ var ErrBadLNSignature = errors.New("bad ln_signature")
 type MessageSigner interface {
 	// SignMessage returns the zbase32 ln_signature of msg.
 	SignMessage(ctx context.Context, msg []byte) (string, error)
+}
+
+// RegisterMessagePrefix starts the text a receiver signs to register with
+// an ln_signature (RegisterLNMessage): like ReleaseMessagePrefix, it names
+// what is signed and warns not to sign it by hand (50:970-973). It differs
+// from ReleaseMessagePrefix, so a registration never passes for a release.
+const RegisterMessagePrefix = "asynclsp register: DO NOT SIGN THIS MESSAGE MANUALLY: "
+
+// RegisterLNMessage returns the text a receiver signs as an ln_signature to
+// answer a registration challenge (the bytes the receiver LSP issued):
+// RegisterMessagePrefix followed by the lowercase hex of challenge.
+func RegisterLNMessage(challenge []byte) []byte {
+	msg := make([]byte, 0, len(RegisterMessagePrefix)+hex.EncodedLen(len(challenge)))
+	msg = append(msg, RegisterMessagePrefix...)
+	return hex.AppendEncode(msg, challenge)
 }
 
 // LNMessageDigest is the digest an ln_signature signs.
