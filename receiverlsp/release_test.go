@@ -11,6 +11,7 @@ import (
 	"github.com/asynclsp/asynclsp/internal/testkit"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/asynclsp/asynclsp/receiverlsp/client"
+	"github.com/btcsuite/btcd/btcec/v2"
 )
 
 // expectOf is what the sender LSP knows of a hold it sent.
@@ -271,19 +272,10 @@ func TestBadLNReleasesChangeNothing(t *testing.T) {
 	// replaced by n-s and the recovery code's parity flipped. It recovers
 	// the same key; the decoder takes only the low-s form.
 	highS := bytes.Clone(good)
-	var s [32]byte
-	copy(s[:], highS[sigAt+33:])
-	n, _ := hex.DecodeString("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
-	var borrow int
-	for i := 31; i >= 0; i-- {
-		d := int(n[i]) - int(s[i]) - borrow
-		borrow = 0
-		if d < 0 {
-			d += 256
-			borrow = 1
-		}
-		highS[sigAt+33+i] = byte(d)
-	}
+	var s btcec.ModNScalar
+	s.SetByteSlice(highS[sigAt+33:])
+	s.Negate()
+	s.PutBytesUnchecked(highS[sigAt+33:])
 	highS[sigAt] = 31 + ((highS[sigAt] - 31) ^ 1)
 
 	flipped := bytes.Clone(good)
