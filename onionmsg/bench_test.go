@@ -86,6 +86,35 @@ func BenchmarkReleaseHeldHTLC(b *testing.B) {
 	})
 }
 
+// BenchmarkReleaseLN is the release hot path for a release signed as an
+// ln_signature: key recovery in place of a Schnorr verification.
+func BenchmarkReleaseLN(b *testing.B) {
+	raw := readGoldenB(b, "release_held_htlc_ln")
+	want := fixtureExpectLN()
+	b.Run("decode+verify", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r, err := DecodeReleaseHeldHTLC(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := VerifyRelease(r, want, fixtureNow, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sign", func(b *testing.B) {
+		b.ReportAllocs()
+		r := fixtureReleaseLN()
+		ctx := b.Context()
+		for b.Loop() {
+			if err := r.SignLN(ctx, lnReceiverSigner); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkEnvelope covers the envelope carrying a release: what a sender
 // LSP does with each release that arrives (decode, verify, open).
 func BenchmarkEnvelope(b *testing.B) {

@@ -33,6 +33,7 @@ const (
 	recReason         tlv.Type = 30
 	recReleaseDigest  tlv.Type = 33
 	recSignature      tlv.Type = 240
+	recLNSignature    tlv.Type = 242
 )
 
 // fixedBytes returns the bytes behind a pointer to one of the fixed-size
@@ -51,13 +52,16 @@ func fixedBytes(val any) []byte {
 		return v[:]
 	case *[64]byte:
 		return v[:]
+	case *[65]byte:
+		return v[:]
 	}
 	return nil
 }
 
 // fixedRecord is a record for a fixed-size byte field: a hold or message id,
-// a hash or secret, a node key (checked to be on the curve when decoded) or a
-// Schnorr signature (checked to be in range when decoded).
+// a hash or secret, a node key (checked to be on the curve when decoded), a
+// Schnorr signature (checked to be in range when decoded) or an ln_signature
+// (checked to be in range and low-s when decoded).
 func fixedRecord(typ tlv.Type, val any) tlv.Record {
 	return tlv.MakeStaticRecord(
 		typ, val, uint64(len(fixedBytes(val))), encFixed, decFixed,
@@ -85,6 +89,8 @@ func decFixed(r io.Reader, val any, _ *[8]byte, l uint64) error {
 		}
 	case *[64]byte:
 		return checkSignatureEncoding(v)
+	case *[65]byte:
+		return checkLNSignature(v, true)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 // Package onionmsg defines the messages that pass between a sender LSP, a
-// receiver LSP and a receiver, their strict TLV encoding, and the BIP-340
-// signatures that make a release (and an envelope) trustworthy.
+// receiver LSP and a receiver, their strict TLV encoding, and the signatures
+// that make a release (and an envelope, and a registration) trustworthy:
+// BIP-340, or for what a wallet signs, an ln_signature as well.
 //
 // # Messages
 //
@@ -22,10 +23,12 @@
 // [BigSize length] [value], types strictly ascending, each at most once,
 // varints minimally encoded. Integers are fixed-width big-endian (u8, u16,
 // u32, u64); times are u64 unix seconds; node keys are 33-byte compressed
-// secp256k1 points; signatures are 64-byte BIP-340 signatures (r || s).
+// secp256k1 points; signatures are 64-byte BIP-340 signatures (r || s), or
+// for a release, a 65-byte ln_signature (header || r || s).
 //
 // One numbering serves every message, so a field has the same type wherever
-// it appears. R marks a record the message requires, O one it may carry.
+// it appears. R marks a record the message requires, O one it may carry, 1
+// a record of a pair of which the message carries exactly one.
 //
 //	type  field            value                  ireq irep held rel  out
 //	0     hold_id          16 bytes               R    R    R    R    R
@@ -48,14 +51,23 @@
 //	                       3 canceled, 4 rejected
 //	30    reason           1..64 ASCII 0x21-7e                   O
 //	33    release_digest   32 bytes, not all 0                   O
-//	240   signature        64 bytes BIP-340                  R
+//	240   signature        64 bytes BIP-340                  1
+//	242   ln_signature     65 bytes: header 31..34,          1
+//	                       r, s in [1, n-1], s <= n/2
 //
 // An invoice_reply carries invoice, or error_code with an optional
-// error_message, never both. Times are whole seconds up to the year 9999.
+// error_message, never both. A release_held_htlc carries signature or
+// ln_signature, never both. Times are whole seconds up to the year 9999.
 //
 // release_digest names the release a hold_outcome concerns: the SHA-256 of
 // that release's TLV stream exactly as relayed, signature record included
-// (ReleaseDigest). The sender LSP sets it on rejected (the release refused)
+// (ReleaseDigest). The signature is in it on purpose: a refusal of a
+// forgery over the same signed bytes must not name the genuine release. And
+// the stream is the only encoding of what the receiver signed: BIP-340
+// signatures cannot be altered and stay valid, and an ln_signature is taken
+// only in its low-s form (ECDSA's one malleation, s to n-s, would otherwise
+// give a second valid release, and a second digest, for one signing). The
+// sender LSP sets it on rejected (the release refused)
 // and on released (the release accepted); the receiver LSP lets a rejected
 // move an item back from released only if it names the release the item
 // holds. It is odd, so a receiver LSP that predates it still parses the
@@ -94,7 +106,8 @@
 //
 // # Signatures
 //
-// A signature is BIP-340 Schnorr by a node key over a tagged hash:
+// Two schemes. The first is BIP-340 Schnorr by a node key over a tagged
+// hash:
 //
 //	digest    = sha256(sha256(tag) || sha256(tag) || signed_bytes)
 //	signature = BIP340_Sign(node_private_key, digest)
@@ -113,6 +126,29 @@
 // record is then added in its place in the order. ReleaseHeldHTLC.SignedBytes
 // and Envelope.SignedBytes return these bytes, and testdata/golden holds a
 // worked example of each (the stream, the signed bytes, the digest).
+//
+// Only lnd's signrpc makes BIP-340 signatures with a node key. Every other
+// wallet (CLN, LDK Node, the Breez SDK) signs only with signmessage, and CLN
+// and Breez sign text. So what a wallet signs, a release or a registration,
+// is also taken as an ln_signature (bLIP-50): a recoverable ECDSA signature
+// by the node key over
+//
+//	digest    = sha256(sha256("Lightning Signed Message:" || text))
+//
+// 65 bytes (a header 31..34, r, s), zbase32 in text (104 lowercase
+// characters), where text is printable ASCII:
+//
+//	what               text
+//	release_held_htlc  "asynclsp release: DO NOT SIGN THIS MESSAGE MANUALLY: " || hex(signed_bytes)
+//	registration       "asynclsp register: DO NOT SIGN THIS MESSAGE MANUALLY: " || hex(challenge)
+//
+// with hex in lowercase and signed_bytes the release's stream without its
+// signature record (240 or 242), as above. The release then carries the
+// signature's 65 bytes, s low, as record 242 in place of record 240
+// (ReleaseHeldHTLC.LNMessage, SignLN, ReleaseFromLNMessage; testdata/golden
+// has the worked example release_held_htlc_ln, signed by the secret key 1).
+// It is verified by recovering the key and comparing it with the one
+// expected, never against a node graph, since a private wallet is in none.
 //
 // The sender LSP trusts a release only through VerifyRelease: signed by the
 // invoice's destination key, naming this sender LSP, for this hold and

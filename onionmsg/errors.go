@@ -35,7 +35,8 @@ var (
 	ErrMissingRecord = errors.New("onionmsg: missing required record")
 
 	// ErrConflictingRecords means records that exclude each other are
-	// both present (an invoice_reply with an invoice and an error).
+	// both present (an invoice_reply with an invoice and an error, a
+	// release with a BIP-340 signature and an ln_signature).
 	ErrConflictingRecords = errors.New("onionmsg: conflicting records")
 
 	// ErrInvalidValue means a record is well formed but its value is not
@@ -60,7 +61,9 @@ var (
 
 	// ErrInvalidSignatureEncoding means 64 bytes that cannot be a BIP-340
 	// signature: r is not below the field size p, or s not below the
-	// group order n.
+	// group order n; or 65 that are not an ln_signature a release may
+	// carry: a header other than 31..34, r or s outside [1, n-1], or s
+	// over n/2.
 	ErrInvalidSignatureEncoding = errors.New("onionmsg: invalid signature encoding")
 )
 

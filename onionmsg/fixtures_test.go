@@ -81,6 +81,35 @@ func fixtureRelease() *ReleaseHeldHTLC {
 	return NewRelease(fixtureHeld(), fixtureNow, 10*time.Minute)
 }
 
+// lnReceiverSigner is the receiver of the ln_signature fixture: secret key
+// 1, the key of LDK's public vector, so anyone can recompute the signature.
+var lnReceiverSigner = secretKeyOne()
+
+// fixtureReleaseLN is the fixture release by lnReceiverSigner's key,
+// unsigned: the answer to fixtureHeld had it been for that receiver.
+func fixtureReleaseLN() *ReleaseHeldHTLC {
+	h := fixtureHeld()
+	h.ReceiverKey = lnReceiverSigner.NodeKey()
+	return NewRelease(h, fixtureNow, 10*time.Minute)
+}
+
+// lnSignedRelease returns fixtureReleaseLN signed as an ln_signature.
+func lnSignedRelease(t testing.TB) *ReleaseHeldHTLC {
+	t.Helper()
+	r := fixtureReleaseLN()
+	if err := r.SignLN(context.Background(), lnReceiverSigner); err != nil {
+		t.Fatalf("sign release: %v", err)
+	}
+	return r
+}
+
+// fixtureExpectLN is what the sender LSP knows of fixtureReleaseLN's hold.
+func fixtureExpectLN() ReleaseExpect {
+	e := fixtureExpect()
+	e.ReceiverKey = lnReceiverSigner.NodeKey()
+	return e
+}
+
 // fixtureReleaseExtra carries two unknown odd records, one on each side of
 // the signature.
 func fixtureReleaseExtra() *ReleaseHeldHTLC {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,7 +19,7 @@ var namedErrors = []error{
 	ErrUnknownMessageType, ErrWrongMessageType, ErrInvalidKey,
 	ErrInvalidSignatureEncoding, ErrBadSignature, ErrWrongKey,
 	ErrMisdirected, ErrExpired, ErrFromFuture, ErrInvalidLifetime,
-	ErrHoldMismatch, ErrHashMismatch, ErrSecretMismatch,
+	ErrHoldMismatch, ErrHashMismatch, ErrSecretMismatch, ErrBadLNSignature,
 }
 
 func isNamed(err error) bool {
@@ -83,36 +84,80 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	})
 }
 
-// FuzzVerifyRelease decodes and verifies against the fixture hold. The
-// verifier must never panic, must name every refusal, and may accept only a
-// release for that hold, signed by its receiver, inside its window.
+// FuzzVerifyRelease decodes and verifies against the fixture hold, as its
+// BIP-340 receiver's and as its ln_signature receiver's. The verifier must
+// never panic, must name every refusal, and may accept only a release for
+// that hold, signed by its receiver in the release's scheme, inside its
+// window.
 func FuzzVerifyRelease(f *testing.F) {
-	want := fixtureExpect()
+	wants := []ReleaseExpect{fixtureExpect(), fixtureExpectLN()}
 	f.Fuzz(func(t *testing.T, b []byte, nowUnix int64, skew int64) {
 		r, err := DecodeReleaseHeldHTLC(b)
 		if err != nil {
 			return
 		}
 		now := time.Unix(nowUnix, 0)
-		err = VerifyRelease(r, want, now, time.Duration(skew))
+		for _, want := range wants {
+			err = VerifyRelease(r, want, now, time.Duration(skew))
+			if err != nil {
+				if !isNamed(err) {
+					t.Fatalf("refused with an unnamed error: %v", err)
+				}
+				continue
+			}
+			if r.HoldID != want.HoldID || r.PaymentHash != want.PaymentHash ||
+				r.ReleaseSecret != want.ReleaseSecret ||
+				r.SenderLSPKey != want.SenderLSPKey ||
+				r.ReceiverKey != want.ReceiverKey ||
+				!r.ExpiresAt.After(r.CreatedAt) ||
+				!signedBy(t, r, want.ReceiverKey) {
+
+				t.Fatalf("accepted a release it should not: %+v", r)
+			}
+		}
+	})
+}
+
+// signedBy reports whether r's signature, in its scheme, is key's: checked
+// by the generic verifiers, not VerifyRelease.
+func signedBy(t *testing.T, r *ReleaseHeldHTLC, key NodeKey) bool {
+	if r.Scheme() == SchemeLN {
+		msg, err := r.LNMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return VerifyLNSignature(msg, EncodeLNSignature(r.LNSignature), key) == nil
+	}
+	msg, err := r.SignedBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return VerifyTagged([]byte(TagRelease), msg, r.Signature, key) == nil
+}
+
+// FuzzReleaseFromLNMessage rebuilds releases from arbitrary texts and
+// signatures: it must never panic, must name every refusal, and may accept
+// only the text LNMessage writes for the release it returns, which encodes
+// and decodes back to itself.
+func FuzzReleaseFromLNMessage(f *testing.F) {
+	f.Fuzz(func(t *testing.T, msg []byte, sig string) {
+		r, err := ReleaseFromLNMessage(msg, sig)
 		if err != nil {
 			if !isNamed(err) {
 				t.Fatalf("refused with an unnamed error: %v", err)
 			}
 			return
 		}
-		msg, err := r.SignedBytes()
-		if err != nil {
-			t.Fatal(err)
+		again, err := r.LNMessage()
+		if err != nil || !bytes.Equal(again, msg) {
+			t.Fatalf("accepted %q, writes %q (%v)", msg, again, err)
 		}
-		if r.HoldID != want.HoldID || r.PaymentHash != want.PaymentHash ||
-			r.ReleaseSecret != want.ReleaseSecret ||
-			r.SenderLSPKey != want.SenderLSPKey ||
-			r.ReceiverKey != want.ReceiverKey ||
-			!r.ExpiresAt.After(r.CreatedAt) ||
-			VerifyTagged([]byte(TagRelease), msg, r.Signature, want.ReceiverKey) != nil {
-
-			t.Fatalf("accepted a release it should not: %+v", r)
+		b, err := r.Encode()
+		if err != nil {
+			t.Fatalf("accepted a release it cannot encode: %v", err)
+		}
+		if _, err := DecodeReleaseHeldHTLC(b); err != nil {
+			t.Fatalf("accepted a release that does not decode: %v", err)
 		}
 	})
 }
@@ -158,12 +203,46 @@ func FuzzVerifyTagged(f *testing.F) {
 	})
 }
 
+// FuzzRecoverLNSignature feeds arbitrary messages and signature strings to
+// ln_signature recovery: it must never panic, must refuse with
+// ErrBadLNSignature, and may accept only the one spelling of a signature
+// (it re-encodes to the very same string) that then verifies under the
+// key it recovered.
+func FuzzRecoverLNSignature(f *testing.F) {
+	f.Fuzz(func(t *testing.T, msg []byte, sig string) {
+		key, err := RecoverLNSignature(msg, sig)
+		if err != nil {
+			if !errors.Is(err, ErrBadLNSignature) {
+				t.Fatalf("refused with another error: %v", err)
+			}
+			return
+		}
+		raw, err := ParseLNSignature(sig)
+		if err != nil || EncodeLNSignature(raw) != sig {
+			t.Fatalf("accepted %q, re-encodes to %q (%v)", sig,
+				EncodeLNSignature(raw), err)
+		}
+		if _, err := key.PubKey(); err != nil {
+			t.Fatalf("recovered a key that is not a point: %v", err)
+		}
+		if err := VerifyLNSignature(msg, sig, key); err != nil {
+			t.Fatalf("does not verify under the key it recovers: %v", err)
+		}
+		low := EncodeLNSignature(lowSLNSignature(raw))
+		if err := VerifyLNSignature(msg, low, key); err != nil {
+			t.Fatalf("its low-s form does not verify: %v", err)
+		}
+	})
+}
+
 // TestFuzzSeeds checks the seed corpora under testdata/fuzz are those built
 // from the golden files, and rewrites them with -update. Plain `go test`
 // runs every seed.
 func TestFuzzSeeds(t *testing.T) {
 	now, skew := fixtureNow.Unix(), int64(30*time.Second)
 	release := readGolden(t, "release_held_htlc")
+	releaseLN := readGolden(t, "release_held_htlc_ln")
+	lnText, lnSig := readGoldenText(t, goldenLNMessage), readGoldenText(t, goldenLNSig)
 	envelope := readGolden(t, "envelope")
 	seeds := map[string][][]any{
 		"FuzzDecodeInvoiceRequest": {
@@ -182,6 +261,8 @@ func TestFuzzSeeds(t *testing.T) {
 			{release},
 			{readGolden(t, "release_held_htlc_extra")},
 			{release[:len(release)-1]},
+			{releaseLN},
+			{edit(t, "release_held_htlc", addRecord(242, releaseLN[len(releaseLN)-65:]))},
 		},
 		"FuzzDecodeHoldOutcome": {
 			{readGolden(t, "hold_outcome")},
@@ -196,10 +277,22 @@ func TestFuzzSeeds(t *testing.T) {
 			{release, now, skew},
 			{readGolden(t, "release_held_htlc_extra"), now, skew},
 			{release, now + 3600, int64(0)},
+			{releaseLN, now, skew},
+		},
+		"FuzzReleaseFromLNMessage": {
+			{[]byte(lnText), lnSig},
+			{[]byte(strings.ToUpper(lnText)), lnSig},
+			{[]byte(ReleaseMessagePrefix), lnSig},
 		},
 		"FuzzVerifyEnvelope": {
 			{envelope, now, skew},
 			{envelope, now - 3600, skew},
+		},
+		"FuzzRecoverLNSignature": {
+			{[]byte(lnVectors[0].msg), lnVectors[0].sig},
+			{[]byte(lnVectors[1].msg), lnVectors[1].sig},
+			{[]byte(lnVectors[0].msg), strings.ToUpper(lnVectors[0].sig)},
+			{[]byte{}, lnVectors[0].sig + "y"},
 		},
 		"FuzzVerifyTagged": {
 			{[]byte(TagRelease), readGolden(t, "release_held_htlc.signed"),
@@ -221,6 +314,8 @@ func TestFuzzSeeds(t *testing.T) {
 					fmt.Fprintf(&b, "[]byte(%q)\n", v)
 				case int64:
 					fmt.Fprintf(&b, "int64(%d)\n", v)
+				case string:
+					fmt.Fprintf(&b, "string(%q)\n", v)
 				}
 			}
 			path := filepath.Join(dir, fmt.Sprintf("seed-%d", i))

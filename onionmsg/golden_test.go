@@ -58,6 +58,8 @@ func goldenCases(t *testing.T) []goldenCase {
 			asEncoder(DecodeReleaseHeldHTLC)},
 		{"release_held_htlc_extra", extra,
 			asEncoder(DecodeReleaseHeldHTLC)},
+		{"release_held_htlc_ln", lnSignedRelease(t),
+			asEncoder(DecodeReleaseHeldHTLC)},
 		{"hold_outcome", fixtureOutcome(), asEncoder(DecodeHoldOutcome)},
 		{"hold_outcome_rejected", fixtureOutcomeRejected(),
 			asEncoder(DecodeHoldOutcome)},
@@ -141,11 +143,15 @@ func adoptSignature(t *testing.T, fixture, golden encoder) {
 	switch f := fixture.(type) {
 	case *ReleaseHeldHTLC:
 		g := golden.(*ReleaseHeldHTLC)
-		err := VerifyRelease(g, fixtureExpect(), fixtureNow, 0)
+		want := fixtureExpect()
+		if g.Scheme() == SchemeLN {
+			want = fixtureExpectLN()
+		}
+		err := VerifyRelease(g, want, fixtureNow, 0)
 		if err != nil {
 			t.Fatalf("golden release does not verify: %v", err)
 		}
-		f.Signature = g.Signature
+		f.Signature, f.LNSignature = g.Signature, g.LNSignature
 	case *Envelope:
 		g := golden.(*Envelope)
 		err := VerifyEnvelope(g, fixtureEnvelopeExpect(), fixtureNow, 0)

@@ -144,7 +144,11 @@ func DecodeHoldOutcome(b []byte) (*HoldOutcome, error) {
 // ReleaseDigest is how a hold_outcome names a release: the SHA-256 of the
 // release's TLV stream exactly as relayed (its signature record included).
 // A decoded release re-encodes to the bytes it came from, so either side
-// can compute it.
+// can compute it, whichever scheme signed it. The signature is included so
+// that a refusal of a forgery over the same signed bytes never names the
+// genuine release; and since a release carries an ln_signature only in its
+// low-s form, no one can turn a genuine release into a second valid one
+// with another digest.
 func ReleaseDigest(release []byte) [32]byte {
 	return sha256.Sum256(release)
 }

@@ -87,7 +87,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"truncated type varint", decRelease, append(slices.Clone(release), 0xfe, 0x00), ErrTruncated},
 		{"oversize", decRelease, edit(t, "release_held_htlc", addRecord(1001, make([]byte, 300))), ErrOversize},
 		{"oversize envelope", decEnvelope, make([]byte, MaxEnvelopeSize+1), ErrOversize},
-		{"unknown even type after signature", decRelease, edit(t, "release_held_htlc", addRecord(242, nil)), ErrUnknownEvenType},
+		{"unknown even type after signature", decRelease, edit(t, "release_held_htlc", addRecord(244, nil)), ErrUnknownEvenType},
 		{"field of another message", decRelease, edit(t, "release_held_htlc", addRecord(uint64(recAmount), make([]byte, 8))), ErrUnknownEvenType},
 		{"duplicate type", decRelease, edit(t, "release_held_htlc", func(r []rawRecord) []rawRecord {
 			return slices.Insert(r, 1, r[0])

@@ -107,7 +107,8 @@ func genHeld(t *rapid.T) *HeldHTLCAvailable {
 	}
 }
 
-// genRelease draws a release signed by its receiver, and that signer.
+// genRelease draws a release signed by its receiver, in either scheme, and
+// that signer.
 func genRelease(t *rapid.T) (*ReleaseHeldHTLC, *PrivKeySigner) {
 	receiver := genSigner(t, "receiver")
 	created := rapid.Int64Range(0, maxUnixSeconds-1).Draw(t, "created")
@@ -122,7 +123,11 @@ func genRelease(t *rapid.T) (*ReleaseHeldHTLC, *PrivKeySigner) {
 		ExpiresAt:     time.Unix(expires, 0).UTC(),
 		ExtraRecords:  genExtra(t),
 	}
-	if err := r.Sign(context.Background(), receiver); err != nil {
+	sign := func() error { return r.Sign(context.Background(), receiver) }
+	if rapid.Bool().Draw(t, "ln_signature") {
+		sign = func() error { return r.SignLN(context.Background(), receiver) }
+	}
+	if err := sign(); err != nil {
 		t.Fatal(err)
 	}
 	return r, receiver

@@ -143,7 +143,8 @@ func (r *Role) postChallenge(w http.ResponseWriter, req *http.Request, _ onionms
 	}
 	c := r.newChallenge(body.NodeKey)
 	writeJSON(w, http.StatusOK, client.ChallengeResponse{
-		Challenge: hex.EncodeToString(c.Bytes()), ExpiresAt: c.ExpiresAt,
+		Challenge: hex.EncodeToString(c.Bytes()),
+		LNMessage: string(c.LNMessage()), ExpiresAt: c.ExpiresAt,
 	})
 	return nil
 }

@@ -129,3 +129,48 @@ func wantAfter(from holdstore.MailboxState, status onionmsg.HoldStatus,
 	}
 	return "", ""
 }
+
+// A rejected outcome names an ln_signature release by the digest of its
+// bytes as relayed: the genuine release's refusal sends the item back, a
+// refusal of a forgery over the same signed bytes does not.
+func TestRejectedNamesAnLNRelease(t *testing.T) {
+	e := newEnv(t)
+	rc := e.lnReceiver(0)
+	if _, err := rc.client.Register(e.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.stock(rc, 3, 0)
+	m := e.hold(0, rc)
+	items, _ := rc.client.Mailbox(e.ctx)
+	if _, err := rc.client.Release(e.ctx, &items[0], 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	relayed := e.out.Sent()[0].Msg.(*onionmsg.ReleaseHeldHTLC)
+	forged := *relayed
+	if err := forged.SignLN(e.ctx, e.receiver(1).signer); err != nil {
+		t.Fatal(err)
+	}
+	reject := func(rel *onionmsg.ReleaseHeldHTLC) {
+		t.Helper()
+		d, err := rel.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = e.role.applyOutcome(e.ctx, senderKey(0), &onionmsg.HoldOutcome{
+			HoldID: m.HoldID, PaymentHash: m.PaymentHash,
+			Status: onionmsg.StatusRejected, Reason: "bad_signature",
+			ReleaseDigest: d,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.unchanged("a refusal of a forgery over the same bytes", func() { reject(&forged) })
+	if it := e.item(rc, m); it.State != client.StateReleased {
+		t.Fatalf("after the forgery's refusal: %+v, want released", it)
+	}
+	reject(relayed)
+	if it := e.item(rc, m); it.State != client.StatePending || it.Reason != "bad_signature" {
+		t.Fatalf("after its release's refusal: %+v, want pending", it)
+	}
+}

@@ -52,9 +52,10 @@ type Registration struct {
 // given webhook. The token is "<node key hex>.<32 random bytes hex>"; only
 // the SHA-256 of its random part is stored.
 //
-// A challenge this LSP did not issue, for another key or LSP, expired,
-// signed by another key, or answered before, is refused and changes
-// nothing.
+// The signature is BIP-340 or an ln_signature (verifyRegistration), so a
+// wallet that can only signmessage registers too. A challenge this LSP did
+// not issue, for another key or LSP, expired, signed by another key (in
+// either scheme), or answered before, is refused and changes nothing.
 func (r *Role) registerReceiver(ctx context.Context, req *client.RegisterRequest) (*Registration, error) {
 	raw, err := hex.DecodeString(req.Challenge)
 	if err != nil {
@@ -72,13 +73,10 @@ func (r *Role) registerReceiver(ctx context.Context, req *client.RegisterRequest
 	if err := c.Check(r.self, req.NodeKey, r.clock.Now()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	sig, err := decodeSig(req.Signature)
-	if err != nil {
-		return nil, err
-	}
-	if err := onionmsg.VerifyTagged([]byte(onionmsg.TagRegister), raw, sig,
-		req.NodeKey); err != nil {
-
+	if err := verifyRegistration(raw, req.Signature, req.NodeKey); err != nil {
+		if !errors.Is(err, errSigNotVerified) {
+			return nil, err
+		}
 		r.log.Warn("registration signature does not verify",
 			"receiver", req.NodeKey, "err", err)
 		return nil, fmt.Errorf("%w: the signature does not verify under "+
@@ -112,15 +110,40 @@ func (r *Role) registerReceiver(ctx context.Context, req *client.RegisterRequest
 	}, nil
 }
 
-func decodeSig(s string) ([64]byte, error) {
-	var sig [64]byte
-	if len(s) != 128 {
-		return sig, fmt.Errorf("%w: signature must be 128 hex digits", ErrInvalid)
+// errSigNotVerified: a registration signature, well formed, that is not
+// the node key's over the challenge.
+var errSigNotVerified = errors.New("signature does not verify")
+
+// verifyRegistration checks sig is key's over the challenge, in either
+// scheme, told apart by its length: 128 hex digits are a BIP-340 signature
+// under onionmsg.TagRegister over the challenge bytes; 104 characters are
+// an ln_signature (zbase32) over onionmsg.RegisterLNMessage(challenge),
+// checked by recovering its key and comparing it with key (lnd's
+// VerifyMessage would look the key up in its graph, where a private
+// wallet is not). A malformed signature is ErrInvalid; one that does not
+// verify, errSigNotVerified.
+func verifyRegistration(challenge []byte, sig string, key onionmsg.NodeKey) error {
+	var err error
+	switch len(sig) {
+	case 128:
+		var raw [64]byte
+		if _, herr := hex.Decode(raw[:], []byte(sig)); herr != nil {
+			return fmt.Errorf("%w: signature is not hex", ErrInvalid)
+		}
+		err = onionmsg.VerifyTagged([]byte(onionmsg.TagRegister), challenge, raw, key)
+	case onionmsg.LNSignatureLen:
+		if _, perr := onionmsg.ParseLNSignature(sig); perr != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, perr)
+		}
+		err = onionmsg.VerifyLNSignature(onionmsg.RegisterLNMessage(challenge), sig, key)
+	default:
+		return fmt.Errorf("%w: signature must be 128 hex digits (BIP-340) or "+
+			"a %d-character zbase32 ln_signature", ErrInvalid, onionmsg.LNSignatureLen)
 	}
-	if _, err := hex.Decode(sig[:], []byte(s)); err != nil {
-		return sig, fmt.Errorf("%w: signature is not hex", ErrInvalid)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errSigNotVerified, err)
 	}
-	return sig, nil
+	return nil
 }
 
 // dummyHash is compared against when a token names no receiver, so that an

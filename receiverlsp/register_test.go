@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,4 +199,137 @@ func TestWebhookURLs(t *testing.T) {
 			t.Errorf("%q: err = %v", url, err)
 		}
 	}
+}
+
+// lnReceiver is receiver i as a wallet that can only signmessage (CLN,
+// LDK Node, the Breez SDK): its client has a MessageSigner and no BIP-340
+// Signer, so it registers and releases with ln_signatures.
+func (e *env) lnReceiver(i int) *receiver {
+	e.t.Helper()
+	rc := e.receiver(i)
+	var err error
+	rc.client, err = client.New(client.Config{
+		BaseURL: e.api.URL, NodeKey: rc.key, MessageSigner: rc.signer,
+		LSPKey: e.lsp, Clock: e.clock,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rc
+}
+
+// challengeResponse asks the LSP for a challenge for key, as a wallet that
+// signs the text it is handed would.
+func challengeResponse(t *testing.T, e *env, key onionmsg.NodeKey) client.ChallengeResponse {
+	t.Helper()
+	b, _ := json.Marshal(client.ChallengeRequest{NodeKey: key})
+	resp, err := http.Post(e.api.URL+"/v1/register/challenge", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var cr client.ChallengeResponse
+	if err := json.NewDecoder(resp.Body).Decode(&cr); err != nil {
+		t.Fatal(err)
+	}
+	return cr
+}
+
+// signLN returns s's ln_signature of msg.
+func signLN(t *testing.T, s onionmsg.MessageSigner, msg []byte) string {
+	t.Helper()
+	sig, err := s.SignMessage(t.Context(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+// A wallet that can only signmessage registers with an ln_signature: the
+// client signs the challenge's text, and a wallet that signs the
+// ln_message it is handed registers as well.
+func TestRegisterWithLNSignature(t *testing.T) {
+	e := newEnv(t)
+	rc := e.lnReceiver(0)
+	if _, err := rc.client.Register(e.ctx, ""); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if _, err := rc.client.Counts(e.ctx); err != nil {
+		t.Fatalf("counts with the token: %v", err)
+	}
+
+	// The ln_message is the prefix and the challenge in lowercase hex,
+	// what Challenge.LNMessage makes.
+	other := e.receiver(1)
+	cr := challengeResponse(t, e, other.key)
+	raw, _ := hex.DecodeString(cr.Challenge)
+	c, err := client.ParseChallenge(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := onionmsg.RegisterMessagePrefix + hex.EncodeToString(raw)
+	if cr.LNMessage != want || string(c.LNMessage()) != want {
+		t.Fatalf("ln_message %q\nwant %q", cr.LNMessage, want)
+	}
+	req := client.RegisterRequest{NodeKey: other.key, Challenge: cr.Challenge,
+		Signature: signLN(t, other.signer, []byte(cr.LNMessage))}
+	if status, code := post(t, e, "/v1/register", req); status != http.StatusOK {
+		t.Fatalf("registration signing ln_message: %d %s", status, code)
+	}
+	e.unchanged("replay", func() {
+		if status, code := post(t, e, "/v1/register", req); status != http.StatusConflict ||
+			code != client.CodeConflict {
+			t.Fatalf("replay: %d %s", status, code)
+		}
+	})
+}
+
+// Every forged or malformed ln_signature registration is refused with
+// invalid_request and changes nothing.
+func TestForgedLNRegistrationsChangeNothing(t *testing.T) {
+	e := newEnv(t)
+	rc, mallory := e.receiver(0), e.receiver(1)
+	good := challenge(t, e, rc.key)
+	text := onionmsg.RegisterLNMessage(good)
+	genuine := signLN(t, rc.signer, text)
+	mangled := []byte(genuine)
+	if mangled[40] = 'y'; genuine[40] == 'y' {
+		mangled[40] = 'b'
+	}
+	releaseText := append([]byte(onionmsg.ReleaseMessagePrefix), text[len(onionmsg.RegisterMessagePrefix):]...)
+
+	for name, sig := range map[string]string{
+		"signed by another key":        signLN(t, mallory.signer, text),
+		"over the bytes, not the text": signLN(t, rc.signer, good),
+		"under the release prefix":     signLN(t, rc.signer, releaseText),
+		"one character changed":        string(mangled),
+		"uppercase":                    strings.ToUpper(genuine),
+		"not zbase32":                  strings.Repeat("l", onionmsg.LNSignatureLen),
+		"one character short":          genuine[1:],
+		"one character more":           genuine + "y",
+		"hex of the ln_signature":      hex.EncodeToString([]byte(genuine))[:128],
+	} {
+		e.unchanged(name, func() {
+			status, code := post(t, e, "/v1/register", client.RegisterRequest{
+				NodeKey: rc.key, Challenge: hex.EncodeToString(good), Signature: sig})
+			if status != http.StatusBadRequest || code != client.CodeInvalidRequest {
+				t.Fatalf("%s: %d %s, want 400 %s", name, status, code, client.CodeInvalidRequest)
+			}
+		})
+	}
+
+	// The genuine one registers; replaying it in the other scheme (the
+	// BIP-340 signature of the same challenge) is a replay all the same.
+	status, code := post(t, e, "/v1/register", client.RegisterRequest{
+		NodeKey: rc.key, Challenge: hex.EncodeToString(good), Signature: genuine})
+	if status != http.StatusOK {
+		t.Fatalf("genuine: %d %s", status, code)
+	}
+	e.unchanged("replay in the other scheme", func() {
+		status, code := post(t, e, "/v1/register", client.RegisterRequest{
+			NodeKey: rc.key, Challenge: hex.EncodeToString(good), Signature: sign(t, rc.signer, good)})
+		if status != http.StatusConflict || code != client.CodeConflict {
+			t.Fatalf("replay: %d %s", status, code)
+		}
+	})
 }

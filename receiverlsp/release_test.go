@@ -1,6 +1,7 @@
 package receiverlsp
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/asynclsp/asynclsp/internal/testkit"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/asynclsp/asynclsp/receiverlsp/client"
+	"github.com/btcsuite/btcd/btcec/v2"
 )
 
 // expectOf is what the sender LSP knows of a hold it sent.
@@ -191,5 +193,124 @@ func TestUnrelayedReleasesAreRelayedAgain(t *testing.T) {
 	// Nothing more to relay.
 	if left, err := e.store.Unrelayed(e.ctx, e.clock.Now().Add(time.Hour)); err != nil || len(left) != 0 {
 		t.Fatalf("unrelayed %+v, %v", left, err)
+	}
+}
+
+// A release signed as an ln_signature goes the same way as a BIP-340 one:
+// checked, recorded, relayed as it is; the release_digest a sender LSP
+// computes from what it received names the stored release.
+func TestLNReleaseIsRecordedThenRelayed(t *testing.T) {
+	e := newEnv(t)
+	rc := e.lnReceiver(0)
+	if _, err := rc.client.Register(e.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.stock(rc, 3, 0)
+	m := e.hold(0, rc)
+	items, _ := rc.client.Mailbox(e.ctx)
+	it, err := rc.client.Release(e.ctx, &items[0], 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.State != client.StateReleased {
+		t.Fatalf("after release: %+v", it)
+	}
+	out := e.out.Sent()
+	if len(out) != 1 || out[0].To != senderKey(0) {
+		t.Fatalf("sent %+v", out)
+	}
+	rel := out[0].Msg.(*onionmsg.ReleaseHeldHTLC)
+	if rel.Scheme() != onionmsg.SchemeLN {
+		t.Fatalf("relayed a %v release", rel.Scheme())
+	}
+	if err := onionmsg.VerifyRelease(rel, expectOf(m), e.clock.Now(), 0); err != nil {
+		t.Fatalf("the relayed release does not verify: %v", err)
+	}
+	stored, _ := e.store.MailboxItem(e.ctx, vertex(senderKey(0)), holdstore.ID(m.HoldID))
+	onWire, err := rel.Encode()
+	if err != nil || !bytes.Equal(stored.Release, onWire) {
+		t.Fatalf("stored %x, relayed %x (%v)", stored.Release, onWire, err)
+	}
+	// What the sender LSP decodes and names in a hold_outcome.
+	decoded, err := onionmsg.DecodeReleaseHeldHTLC(onWire)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := decoded.Digest(); err != nil || d != onionmsg.ReleaseDigest(stored.Release) {
+		t.Fatalf("sender's digest %x (%v), receiver's %x", d, err,
+			onionmsg.ReleaseDigest(stored.Release))
+	}
+}
+
+// Forged, malleated and doubly signed ln_signature releases are refused,
+// change nothing and are not relayed.
+func TestBadLNReleasesChangeNothing(t *testing.T) {
+	e := newEnv(t)
+	rc, mallory := e.registered(0, ""), e.receiver(1)
+	e.stock(rc, 3, 0)
+	m := e.hold(0, rc)
+
+	encode := func(rel *onionmsg.ReleaseHeldHTLC) []byte {
+		raw, err := rel.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	signedBy := func(s onionmsg.MessageSigner) *onionmsg.ReleaseHeldHTLC {
+		rel := onionmsg.NewRelease(m, e.clock.Now(), 10*time.Minute)
+		if err := rel.SignLN(e.ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		return rel
+	}
+	genuine := signedBy(rc.signer)
+	good := encode(genuine)
+	sigAt := len(good) - 65 // record 242 is the last
+
+	// highS is the genuine release with its ln_signature's twin: s
+	// replaced by n-s and the recovery code's parity flipped. It recovers
+	// the same key; the decoder takes only the low-s form.
+	highS := bytes.Clone(good)
+	var s btcec.ModNScalar
+	s.SetByteSlice(highS[sigAt+33:])
+	s.Negate()
+	s.PutBytesUnchecked(highS[sigAt+33:])
+	highS[sigAt] = 31 + ((highS[sigAt] - 31) ^ 1)
+
+	flipped := bytes.Clone(good)
+	flipped[sigAt+10] ^= 1
+
+	bip340 := onionmsg.NewRelease(m, e.clock.Now(), 10*time.Minute)
+	if err := bip340.Sign(e.ctx, rc.signer); err != nil {
+		t.Fatal(err)
+	}
+	b := encode(bip340)
+	both := append(bytes.Clone(b), 0xf2, 0x41) // record 242 after 240
+	both = append(both, good[sigAt:]...)
+
+	for name, raw := range map[string][]byte{
+		"signed by another key": encode(signedBy(mallory.signer)),
+		"high-s twin":           highS,
+		"r changed":             flipped,
+		"both signatures":       both,
+		"no signature":          good[:sigAt-2],
+	} {
+		e.unchanged(name, func() {
+			err := postReleaseHex(e, rc, hex.EncodeToString(raw))
+			wantCode(t, name, err, client.CodeInvalidRequest)
+		})
+	}
+	if n := len(e.out.Sent()); n != 0 {
+		t.Fatalf("%d bad releases relayed", n)
+	}
+
+	// The genuine one, posted raw by a wallet with only a BIP-340
+	// client, goes through: the API takes either scheme.
+	if err := postReleaseHex(e, rc, hex.EncodeToString(good)); err != nil {
+		t.Fatal(err)
+	}
+	if it := e.item(rc, m); it.State != client.StateReleased {
+		t.Fatalf("item %+v", it)
 	}
 }

@@ -36,6 +36,7 @@ func TestRegtest(t *testing.T) {
 	})
 	t.Run("MPP", func(t *testing.T) { testMPP(t, net) })
 	t.Run("SignTagged", func(t *testing.T) { testSignTagged(t, net) })
+	t.Run("SignMessage", func(t *testing.T) { testSignMessage(t, net) })
 	t.Run("Records", func(t *testing.T) { testRecords(t, net) })
 }
 

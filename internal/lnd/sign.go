@@ -7,6 +7,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/keychain"
+	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/signrpc"
 )
 
@@ -52,6 +53,37 @@ func (c *Client) SignTagged(ctx context.Context, tag,
 	copy(sig[:], resp.Signature)
 
 	return sig, nil
+}
+
+// lnSignatureLen is the length of lnd's SignMessage signature: 65 bytes in
+// zbase32.
+const lnSignatureLen = 104
+
+// SignMessage signs msg with the node key through lnd's lnrpc SignMessage:
+// the ln_signature of bLIP-50, zbase32 of a recoverable ECDSA signature
+// over sha256(sha256("Lightning Signed Message:" || msg)), the same that
+// CLN's signmessage and LDK's message_signing::sign make. It is
+// onionmsg.MessageSigner (releases and registrations signed as
+// ln_signatures). lnd's VerifyMessage checks such a signature only against
+// nodes in its graph; recover the key instead (onionmsg.RecoverLNSignature).
+func (c *Client) SignMessage(ctx context.Context, msg []byte) (string, error) {
+	var resp *lnrpc.SignMessageResponse
+	err := c.do(ctx, "SignMessage", func(ctx context.Context) error {
+		ctx, cl := c.lightning(ctx)
+		var err error
+		resp, err = cl.SignMessage(ctx, &lnrpc.SignMessageRequest{Msg: msg})
+
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if len(resp.Signature) != lnSignatureLen {
+		return "", fmt.Errorf("lnd SignMessage: signature of %d "+
+			"characters, want %d", len(resp.Signature), lnSignatureLen)
+	}
+
+	return resp.Signature, nil
 }
 
 // checkTag refuses the tags lnd would refuse, before a round trip.

@@ -30,7 +30,9 @@ var ErrBadChallenge = errors.New("bad registration challenge")
 // sha256(sha256(tag) || sha256(tag) || challenge) with tag
 // onionmsg.TagRegister ("asynclsp/register/v1"): lnd's signrpc
 // SignMessage(msg=challenge, tag=..., schnorr_sig=true) with the node key.
-// The mac lets the LSP know it issued the challenge without storing it; a
+// Or it is receiver_key's ln_signature over the text LNMessage returns, for
+// a wallet that can only signmessage (lnd's lnrpc, CLN, LDK Node, the Breez
+// SDK). The mac lets the LSP know it issued the challenge without storing it; a
 // wallet treats it as opaque. Before signing, a wallet checks lsp_key is
 // the LSP it means to register with, receiver_key is its own, and
 // expires_at is ahead.
@@ -46,6 +48,12 @@ type Challenge struct {
 func (c *Challenge) Bytes() []byte {
 	b := c.Unauthenticated()
 	return append(b, c.MAC[:]...)
+}
+
+// LNMessage returns the text an ln_signature registration signs:
+// onionmsg.RegisterLNMessage of the challenge's bytes.
+func (c *Challenge) LNMessage() []byte {
+	return onionmsg.RegisterLNMessage(c.Bytes())
 }
 
 // Unauthenticated returns the bytes the mac covers: all but the mac.

@@ -2,11 +2,13 @@ package client
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/asynclsp/asynclsp/internal/testkit"
+	"github.com/asynclsp/asynclsp/onionmsg"
 )
 
 func TestChallengeBytes(t *testing.T) {
@@ -44,5 +46,48 @@ func TestChallengeBytes(t *testing.T) {
 		if _, err := ParseChallenge(bad); !errors.Is(err, ErrBadChallenge) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestChallengeLNMessage pins the text an ln_signature registration signs:
+// the register prefix and the challenge's 138 bytes in lowercase hex, and
+// checks a signature over it recovers the receiver's key.
+func TestChallengeLNMessage(t *testing.T) {
+	_, lsp := testkit.Key(1)
+	priv, me := testkit.Key(2)
+	c := &Challenge{LSPKey: lsp, ReceiverKey: me, Nonce: [32]byte{0xab},
+		ExpiresAt: time.Unix(1_800_000_000, 0).UTC(), MAC: [32]byte{0xcd}}
+	msg := c.LNMessage()
+	want := "asynclsp register: DO NOT SIGN THIS MESSAGE MANUALLY: " +
+		hex.EncodeToString(c.Bytes())
+	if string(msg) != want || len(msg) != len(onionmsg.RegisterMessagePrefix)+2*ChallengeLen {
+		t.Fatalf("LNMessage %q\nwant %q", msg, want)
+	}
+	sig, err := onionmsg.NewPrivKeySigner(priv).SignMessage(t.Context(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key, err := onionmsg.RecoverLNSignature(msg, sig); err != nil || key != me {
+		t.Fatalf("recovered %v (%v), want %v", key, err, me)
+	}
+}
+
+// TestNewNeedsASigner checks a client needs one of the two signers, and
+// takes either alone.
+func TestNewNeedsASigner(t *testing.T) {
+	priv, me := testkit.Key(2)
+	s := onionmsg.NewPrivKeySigner(priv)
+	for name, cfg := range map[string]Config{
+		"BIP-340":      {Signer: s},
+		"ln_signature": {MessageSigner: s},
+		"both":         {Signer: s, MessageSigner: s},
+	} {
+		cfg.BaseURL, cfg.NodeKey = "https://lsp.example/", me
+		if _, err := New(cfg); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := New(Config{BaseURL: "https://lsp.example/", NodeKey: me}); err == nil {
+		t.Error("a client without a signer")
 	}
 }

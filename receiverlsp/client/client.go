@@ -42,10 +42,16 @@ type Config struct {
 	// BaseURL is the receiver LSP's API, e.g. https://lsp.example/.
 	BaseURL string
 
-	// NodeKey is the receiver's node key; Signer signs with it (lnd's
-	// signrpc SignMessage, or onionmsg.NewPrivKeySigner).
-	NodeKey onionmsg.NodeKey
-	Signer  onionmsg.Signer
+	// NodeKey is the receiver's node key; Signer or MessageSigner signs
+	// with it, and at least one is required. Signer makes BIP-340
+	// signatures (lnd's signrpc SignMessage with a tag, or
+	// onionmsg.NewPrivKeySigner) and is used when set. Otherwise
+	// MessageSigner makes ln_signatures, what every wallet's signmessage
+	// makes (lnd's lnrpc SignMessage, CLN, LDK Node, the Breez SDK):
+	// registrations and releases are then signed as ln_signatures.
+	NodeKey       onionmsg.NodeKey
+	Signer        onionmsg.Signer
+	MessageSigner onionmsg.MessageSigner
 
 	// LSPKey is the receiver LSP's node key. If set, a registration
 	// challenge for another LSP is refused before signing.
@@ -117,8 +123,8 @@ func New(cfg Config) (*Client, error) {
 	if !strings.HasSuffix(base.Path, "/") {
 		base.Path += "/" // the API's paths resolve below it
 	}
-	if cfg.Signer == nil {
-		return nil, errors.New("client: a signer is required")
+	if cfg.Signer == nil && cfg.MessageSigner == nil {
+		return nil, errors.New("client: a signer or a message signer is required")
 	}
 	if _, err := cfg.NodeKey.PubKey(); err != nil {
 		return nil, fmt.Errorf("client: node key: %w", err)
@@ -146,7 +152,9 @@ func (c *Client) Token() string {
 }
 
 // Register proves the receiver holds its node key and registers it (again:
-// a new token replaces the old one) with an optional webhook URL.
+// a new token replaces the old one) with an optional webhook URL. It signs
+// the challenge with Config.Signer (BIP-340) if set, else as an
+// ln_signature with Config.MessageSigner.
 func (c *Client) Register(ctx context.Context, webhookURL string) (*RegisterResponse, error) {
 	var ch ChallengeResponse
 	err := c.do(ctx, "POST", "/v1/register/challenge", false,
@@ -165,14 +173,14 @@ func (c *Client) Register(ctx context.Context, webhookURL string) (*RegisterResp
 	if err := parsed.Check(c.cfg.LSPKey, c.cfg.NodeKey, c.cfg.Clock.Now()); err != nil {
 		return nil, err
 	}
-	sig, err := c.cfg.Signer.SignTagged(ctx, []byte(onionmsg.TagRegister), raw)
+	sig, err := c.signChallenge(ctx, parsed)
 	if err != nil {
 		return nil, fmt.Errorf("client: sign challenge: %w", err)
 	}
 	var reg RegisterResponse
 	err = c.do(ctx, "POST", "/v1/register", false, RegisterRequest{
 		NodeKey: c.cfg.NodeKey, Challenge: ch.Challenge,
-		Signature: hex.EncodeToString(sig[:]), WebhookURL: webhookURL,
+		Signature: sig, WebhookURL: webhookURL,
 	}, &reg)
 	if err != nil {
 		return nil, err
@@ -181,6 +189,20 @@ func (c *Client) Register(ctx context.Context, webhookURL string) (*RegisterResp
 	c.token = reg.Token
 	c.mu.Unlock()
 	return &reg, nil
+}
+
+// signChallenge signs a checked challenge as RegisterRequest.Signature
+// takes it: BIP-340 in hex with the Signer, else an ln_signature of its
+// LNMessage with the MessageSigner.
+func (c *Client) signChallenge(ctx context.Context, ch *Challenge) (string, error) {
+	if c.cfg.Signer == nil {
+		return c.cfg.MessageSigner.SignMessage(ctx, ch.LNMessage())
+	}
+	sig, err := c.cfg.Signer.SignTagged(ctx, []byte(onionmsg.TagRegister), ch.Bytes())
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sig[:]), nil
 }
 
 // Upload hands the LSP invoices the receiver made.
@@ -271,14 +293,22 @@ func (c *Client) Release(ctx context.Context, it *Item, ttl time.Duration) (*Ite
 }
 
 // SignRelease signs a release of the item, valid for ttl from now, and
-// returns it as PostRelease takes it: the hex of its TLV bytes.
+// returns it as PostRelease takes it: the hex of its TLV bytes. It signs
+// with Config.Signer (BIP-340) if set, else as an ln_signature with
+// Config.MessageSigner (ReleaseHeldHTLC.SignLN).
 func (c *Client) SignRelease(ctx context.Context, it *Item, ttl time.Duration) (string, error) {
 	if it.ReceiverKey != c.cfg.NodeKey {
 		return "", fmt.Errorf("client: item for receiver %s, we are %s",
 			it.ReceiverKey, c.cfg.NodeKey)
 	}
 	rel := onionmsg.NewRelease(it.Held(), c.cfg.Clock.Now(), ttl)
-	if err := rel.Sign(ctx, c.cfg.Signer); err != nil {
+	var err error
+	if c.cfg.Signer != nil {
+		err = rel.Sign(ctx, c.cfg.Signer)
+	} else {
+		err = rel.SignLN(ctx, c.cfg.MessageSigner)
+	}
+	if err != nil {
 		return "", err
 	}
 	raw, err := rel.Encode()

@@ -39,7 +39,15 @@ type ChallengeRequest struct {
 // ChallengeResponse carries the challenge to sign (see Challenge).
 type ChallengeResponse struct {
 	// Challenge is the challenge's bytes in hex.
-	Challenge string    `json:"challenge"`
+	Challenge string `json:"challenge"`
+
+	// LNMessage is the text a wallet signs instead as an ln_signature
+	// (Challenge.LNMessage): onionmsg.RegisterMessagePrefix and the
+	// challenge in lowercase hex. It is here for wallets that sign text
+	// they are handed (CLN's signmessage, the Breez SDK); one that parses
+	// the challenge can make it itself.
+	LNMessage string `json:"ln_message"`
+
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
@@ -50,8 +58,10 @@ type RegisterRequest struct {
 	// Challenge is the challenge as received, in hex.
 	Challenge string `json:"challenge"`
 
-	// Signature is the 64-byte BIP-340 signature under
-	// onionmsg.TagRegister over the challenge bytes, in hex.
+	// Signature is node_key's signature of the challenge, in one of two
+	// schemes: the 64-byte BIP-340 signature under onionmsg.TagRegister
+	// over the challenge bytes, in hex (128 digits); or the ln_signature
+	// over the challenge's LNMessage, in zbase32 (104 characters).
 	Signature string `json:"signature"`
 
 	// WebhookURL is where wake-ups go: https, or http to a loopback
@@ -187,7 +197,8 @@ type MailboxResponse struct {
 
 // ReleaseRequest posts a signed release_held_htlc.
 type ReleaseRequest struct {
-	// Release is the release's TLV bytes (signature included) in hex.
+	// Release is the release's TLV bytes (its signature included, BIP-340
+	// or ln_signature) in hex.
 	Release string `json:"release"`
 }
 
