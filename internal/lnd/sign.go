@@ -7,6 +7,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/keychain"
+	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/signrpc"
 )
 
@@ -70,4 +71,28 @@ func checkTag(tag []byte) error {
 	}
 
 	return nil
+}
+
+// SignMessage signs msg with the node key through lnd's lnrpc SignMessage:
+// the zbase32 ln_signature of bLIP-50 (a recoverable ECDSA signature over
+// SHA256(SHA256("Lightning Signed Message:" || msg))). It implements
+// onionmsg.MessageSigner; the receiver role signs its LSPS5 webhooks with it.
+// It needs the message:write permission (admin.macaroon has it).
+func (c *Client) SignMessage(ctx context.Context, msg []byte) (string, error) {
+	var resp *lnrpc.SignMessageResponse
+	err := c.do(ctx, "SignMessage", func(ctx context.Context) error {
+		ctx, cl := c.lightning(ctx)
+		var err error
+		resp, err = cl.SignMessage(ctx, &lnrpc.SignMessageRequest{Msg: msg})
+
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if resp.Signature == "" {
+		return "", fmt.Errorf("lnd SignMessage: empty signature")
+	}
+
+	return resp.Signature, nil
 }
