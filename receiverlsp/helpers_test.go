@@ -3,14 +3,17 @@ package receiverlsp
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/lsps0"
 	"github.com/asynclsp/asynclsp/internal/testkit"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/asynclsp/asynclsp/receiverlsp/client"
@@ -45,6 +48,10 @@ type env struct {
 	lsp    onionmsg.NodeKey
 	signer *onionmsg.PrivKeySigner
 	api    *httptest.Server
+	cfg    Config
+
+	// stopRun stops the role's Run, if it runs.
+	stopRun func()
 }
 
 func newEnv(t testing.TB, tweak ...func(*Config)) *env {
@@ -73,25 +80,114 @@ func newEnv(t testing.TB, tweak ...func(*Config)) *env {
 	for _, f := range tweak {
 		f(&cfg)
 	}
+	e.cfg = cfg
 	if e.role, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	e.api = httptest.NewServer(e.role.Handler())
-	t.Cleanup(e.api.Close)
+	t.Cleanup(func() { e.api.Close() })
 	return e
 }
 
-// run runs the role's background work until the test ends.
+// run runs the role's background work until the test ends, or restart.
 func (e *env) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.role.Run(ctx) }()
-	e.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("run: %v", err)
-		}
+	var once sync.Once
+	e.stopRun = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("run: %v", err)
+			}
+		})
+	}
+	e.t.Cleanup(e.stopRun)
+}
+
+// restart stops the role as a process exit would (Run, the API, the store
+// closed), then opens the same file again and makes a new role on it, with
+// the same config. Run is not started again.
+func (e *env) restart() {
+	e.t.Helper()
+	if e.stopRun != nil {
+		e.stopRun()
+		e.stopRun = nil
+	}
+	e.api.Close()
+	if err := e.store.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	store, err := holdstore.Open(context.Background(), holdstore.Config{
+		Path: e.dbPath, Clock: e.clock, Logger: testkit.Quiet(),
 	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { store.Close() })
+	e.store, e.cfg.Store = store, store
+	e.cfg.LSPS = nil
+	if e.role, err = New(e.cfg); err != nil {
+		e.t.Fatal(err)
+	}
+	e.api = httptest.NewServer(e.role.Handler())
+}
+
+// lspsResponse is an LSPS0 response as a test reads it.
+type lspsResponse struct {
+	ID     string          `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *lsps0.Error    `json:"error"`
+}
+
+// lspsRequest is the JSON-RPC request of method with params.
+func lspsRequest(t testing.TB, method string, params any) []byte {
+	t.Helper()
+	p, err := json.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if params == nil {
+		p = []byte("{}")
+	}
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "test:1",
+		"method": method, "params": json.RawMessage(p)})
+	return b
+}
+
+// lsps has peer call method over LSPS0, as lnd's custom messages bring it
+// (BOLT8 authenticated the peer), and returns the result or the error.
+func (e *env) lsps(peer onionmsg.NodeKey, method string, params any) (json.RawMessage, *lsps0.Error) {
+	e.t.Helper()
+	raw := e.role.LSPS().Answer(e.ctx, peer, lspsRequest(e.t, method, params))
+	var resp lspsResponse
+	if err := json.Unmarshal(raw, &resp); err != nil || resp.ID != "test:1" {
+		e.t.Fatalf("%s: response %s: %v", method, raw, err)
+	}
+	return resp.Result, resp.Error
+}
+
+// lspsOK calls method and decodes its result into out, failing on an error.
+func (e *env) lspsOK(peer onionmsg.NodeKey, method string, params, out any) {
+	e.t.Helper()
+	res, lerr := e.lsps(peer, method, params)
+	if lerr != nil {
+		e.t.Fatalf("%s: %+v", method, lerr)
+	}
+	if out != nil {
+		if err := json.Unmarshal(res, out); err != nil {
+			e.t.Fatalf("%s: result %s: %v", method, res, err)
+		}
+	}
+}
+
+// wantLSPSCode fails unless lerr has the code.
+func wantLSPSCode(t testing.TB, what string, lerr *lsps0.Error, code int) {
+	t.Helper()
+	if lerr == nil || lerr.Code != code {
+		t.Fatalf("%s: error %+v, want code %d", what, lerr, code)
+	}
 }
 
 // settle waits until Run has made a whole pass that began after the call:
@@ -228,11 +324,17 @@ func (e *env) snapshot() string {
 	defer db.Close()
 	var b strings.Builder
 	for _, table := range []string{"receivers", "receiver_challenges",
-		"receiver_invoices", "receiver_mailbox", "receiver_tombstones"} {
+		"receiver_invoices", "receiver_mailbox", "receiver_tombstones",
+		"receiver_webhooks", "receiver_notified"} {
 
-		order := "rowid"
-		if table == "receiver_tombstones" {
-			order = "sender_lsp, hold_id" // WITHOUT ROWID
+		// The WITHOUT ROWID tables by their keys.
+		order := map[string]string{
+			"receiver_tombstones": "sender_lsp, hold_id",
+			"receiver_webhooks":   "receiver_key, app_name",
+			"receiver_notified":   "receiver_key, method",
+		}[table]
+		if order == "" {
+			order = "rowid"
 		}
 		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY " + order)
 		if err != nil {
