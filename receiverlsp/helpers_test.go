@@ -1,10 +1,13 @@
 package receiverlsp
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -180,6 +183,24 @@ func (e *env) lspsOK(peer onionmsg.NodeKey, method string, params, out any) {
 			e.t.Fatalf("%s: result %s: %v", method, res, err)
 		}
 	}
+}
+
+// postLSPS0 posts an LSPS0 request to POST /v1/lsps0 with rc's token and
+// returns the JSON-RPC response.
+func (e *env) postLSPS0(rc *receiver, body []byte) []byte {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.api.URL+"/v1/lsps0", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+rc.client.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("POST /v1/lsps0: %s %s", resp.Status, b)
+	}
+	return b
 }
 
 // wantLSPSCode fails unless lerr has the code.
