@@ -46,22 +46,24 @@ const (
 	LowSent InvoicesLow = 2
 )
 
-// Receiver is a registered receiver.
+// Receiver is a registered receiver: one that answered a registration
+// challenge over HTTP (it has a token), or a peer that called the LSPS0
+// methods over BOLT8 (it has none). Its webhooks are in receiver_webhooks
+// (see Webhooks).
 type Receiver struct {
 	NodeKey route.Vertex
 
-	// TokenHash is the SHA-256 of its bearer token.
+	// TokenHash is the SHA-256 of its bearer token; all zeros when
+	// HasToken is false (no secret hashes to that).
 	TokenHash [32]byte
-
-	// WebhookURL is where wake-ups go; empty for none.
-	WebhookURL string
+	HasToken  bool
 
 	InvoicesLow  InvoicesLow
 	RegisteredAt time.Time
 	UpdatedAt    time.Time
 }
 
-const receiverColumns = `node_key, token_hash, webhook_url, invoices_low,
+const receiverColumns = `node_key, token_hash, invoices_low,
 	registered_at, updated_at`
 
 func scanReceiver(row scanner) (*Receiver, error) {
@@ -70,7 +72,7 @@ func scanReceiver(row scanner) (*Receiver, error) {
 		key, hash        []byte
 		created, updated int64
 	)
-	err := row.Scan(&key, &hash, &r.WebhookURL, &r.InvoicesLow, &created, &updated)
+	err := row.Scan(&key, &hash, &r.InvoicesLow, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrUnknownReceiver
 	}
@@ -78,7 +80,10 @@ func scanReceiver(row scanner) (*Receiver, error) {
 		return nil, err
 	}
 	copy(r.NodeKey[:], key)
-	copy(r.TokenHash[:], hash)
+	r.HasToken = len(hash) == len(r.TokenHash)
+	if r.HasToken {
+		copy(r.TokenHash[:], hash)
+	}
 	r.RegisteredAt = time.Unix(0, created)
 	r.UpdatedAt = time.Unix(0, updated)
 	return &r, nil
@@ -129,16 +134,38 @@ func (t *Tx) PruneChallenges(now time.Time) (int64, error) {
 	return res.RowsAffected()
 }
 
-// PutReceiver registers a receiver, or updates the token hash and webhook of
-// one registered before (its invoices and mailbox stay).
+// PutReceiver registers a receiver with a bearer token, or replaces the token
+// of one registered before (its invoices, mailbox and webhooks stay). A
+// webhookURL that is not empty is set as the webhook under DefaultAppName,
+// as SetWebhook does but without its limit: the HTTP registration's one
+// webhook. An empty one leaves the webhooks as they are.
 func (t *Tx) PutReceiver(key route.Vertex, tokenHash [32]byte, webhookURL string) error {
 	now := nanos(t.now)
 	_, err := t.Exec(`INSERT INTO receivers (node_key, token_hash,
-		webhook_url, registered_at, updated_at) VALUES (?, ?, ?, ?, ?)
+		registered_at, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (node_key) DO UPDATE SET token_hash = excluded.token_hash,
-		webhook_url = excluded.webhook_url, updated_at = excluded.updated_at`,
-		key[:], tokenHash[:], webhookURL, now, now)
+		updated_at = excluded.updated_at`,
+		key[:], tokenHash[:], now, now)
+	if err != nil || webhookURL == "" {
+		return err
+	}
+	_, err = t.SetWebhook(key, DefaultAppName, webhookURL, 0)
 	return err
+}
+
+// EnsureReceiver registers key as a receiver without a token, unless it is
+// registered already, and reports whether it was not. A peer that calls the
+// LSPS0 methods over BOLT8 is authenticated by BOLT8: it needs no token.
+func (t *Tx) EnsureReceiver(key route.Vertex) (bool, error) {
+	now := nanos(t.now)
+	res, err := t.Exec(`INSERT INTO receivers (node_key, token_hash,
+		registered_at, updated_at) VALUES (?, NULL, ?, ?)
+		ON CONFLICT (node_key) DO NOTHING`, key[:], now, now)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // SetInvoicesLow moves the receiver's invoices_low notice from one state to
@@ -164,7 +191,8 @@ func (t *Tx) ClearInvoicesLow(key route.Vertex) error {
 // invoices_low notice.
 func (s *Store) InvoicesLowOwed(ctx context.Context) ([]*Receiver, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT "+receiverColumns+
-		" FROM receivers WHERE invoices_low = 1 AND webhook_url <> ''")
+		` FROM receivers r WHERE invoices_low = 1 AND EXISTS (SELECT 1
+		FROM receiver_webhooks w WHERE w.receiver_key = r.node_key)`)
 	if err != nil {
 		return nil, err
 	}

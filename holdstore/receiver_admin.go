@@ -20,8 +20,13 @@ var errMalformedCursor = fmt.Errorf("%w: malformed cursor", ErrInvalid)
 
 // ReceiverSummary is a receiver with its invoice and mailbox counts.
 type ReceiverSummary struct {
-	NodeKey                      route.Vertex
-	WebhookURL                   string
+	NodeKey route.Vertex
+
+	// WebhookURL is its webhook under DefaultAppName, else its oldest;
+	// empty for none. Webhooks counts them.
+	WebhookURL string
+	Webhooks   int
+
 	Available, Expired, Reserved int
 	Pending                      int
 	RegisteredAt, UpdatedAt      time.Time
@@ -30,7 +35,11 @@ type ReceiverSummary struct {
 // The counts run on holdstore's partial indexes: available invoices by
 // (receiver, amount, expiry), reserved ones by receiver, pending items by
 // (receiver, sender LSP).
-const receiversQuery = `SELECT r.node_key, r.webhook_url, r.registered_at, r.updated_at,
+const receiversQuery = `SELECT r.node_key,
+	COALESCE((SELECT w.url FROM receiver_webhooks w WHERE w.receiver_key = r.node_key
+		ORDER BY w.app_name <> 'default', w.created_at, w.app_name LIMIT 1), ''),
+	(SELECT COUNT(*) FROM receiver_webhooks w WHERE w.receiver_key = r.node_key),
+	r.registered_at, r.updated_at,
 	(SELECT COUNT(*) FROM receiver_invoices i INDEXED BY receiver_invoices_available
 		WHERE i.receiver_key = r.node_key AND i.hold_id IS NULL AND i.expires_at > ?1),
 	(SELECT COUNT(*) FROM receiver_invoices i INDEXED BY receiver_invoices_available
@@ -67,7 +76,7 @@ func (s *Store) ReceiverSummaries(ctx context.Context, now time.Time, cursor str
 			key              []byte
 			created, updated int64
 		)
-		if err := rows.Scan(&key, &r.WebhookURL, &created, &updated, &r.Available,
+		if err := rows.Scan(&key, &r.WebhookURL, &r.Webhooks, &created, &updated, &r.Available,
 			&r.Expired, &r.Reserved, &r.Pending); err != nil {
 			return nil, "", fmt.Errorf("list receivers: %w", err)
 		}

@@ -93,8 +93,8 @@ type MailboxItem struct {
 	Release []byte
 	Relayed bool
 
-	// Woken and Warned: the payment_incoming and expiry_soon webhooks are
-	// done with (sent, given up, or not wanted).
+	// Woken and Warned: the payment_incoming and hold_expiring webhooks
+	// are done with (sent, given up, or not wanted).
 	Woken  bool
 	Warned bool
 
@@ -267,7 +267,7 @@ func (t *Tx) MarkWoken(receiver route.Vertex, upTo time.Time) error {
 	return err
 }
 
-// MarkWarned records that the expiry_soon webhook for the items is done
+// MarkWarned records that the hold_expiring webhook for the items is done
 // with.
 func (t *Tx) MarkWarned(items []*MailboxItem) error {
 	for _, it := range items {
@@ -316,21 +316,19 @@ func (s *Store) PendingItems(ctx context.Context, receiver route.Vertex,
 		receiver[:], nanos(now), limit))
 }
 
-// Wake is a payment_incoming webhook owed to a receiver: for its pending
-// items created up to Newest.
+// Wake is a payment_incoming webhook owed to a receiver (to each of its
+// webhooks): for its pending items created up to Newest.
 type Wake struct {
-	Receiver   route.Vertex
-	WebhookURL string
-	Items      int
-	Newest     time.Time
+	Receiver route.Vertex
+	Items    int
+	Newest   time.Time
 }
 
 // WakesOwed returns the payment_incoming webhooks owed, one per receiver.
 func (s *Store) WakesOwed(ctx context.Context) ([]Wake, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT m.receiver_key, r.webhook_url,
+	rows, err := s.db.QueryContext(ctx, `SELECT m.receiver_key,
 		COUNT(*), MAX(m.created_at)
 		FROM receiver_mailbox m INDEXED BY receiver_mailbox_unwoken
-		JOIN receivers r ON r.node_key = m.receiver_key
 		WHERE m.state = 'pending' AND m.woken = 0
 		GROUP BY m.receiver_key`)
 	if err != nil {
@@ -344,7 +342,7 @@ func (s *Store) WakesOwed(ctx context.Context) ([]Wake, error) {
 			key    []byte
 			newest int64
 		)
-		if err := rows.Scan(&key, &w.WebhookURL, &w.Items, &newest); err != nil {
+		if err := rows.Scan(&key, &w.Items, &newest); err != nil {
 			return nil, err
 		}
 		copy(w.Receiver[:], key)

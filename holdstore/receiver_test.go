@@ -66,8 +66,11 @@ func TestReceiverRegistrationRotatesToken(t *testing.T) {
 	ctx := context.Background()
 	key := registered(t, s, 1)
 	r, err := s.Receiver(ctx, key)
-	if err != nil || r.TokenHash != sha256.Sum256([]byte{1}) || r.WebhookURL != "" {
+	if err != nil || r.TokenHash != sha256.Sum256([]byte{1}) || !r.HasToken {
 		t.Fatalf("receiver %+v, %v", r, err)
+	}
+	if hooks, err := s.Webhooks(ctx, key); err != nil || len(hooks) != 0 {
+		t.Fatalf("webhooks of a receiver registered without one: %v, %v", hooks, err)
 	}
 	err = s.Update(ctx, func(tx *Tx) error {
 		return tx.PutReceiver(key, sha256.Sum256([]byte("new")), "https://w.example/hook")
@@ -76,8 +79,14 @@ func TestReceiverRegistrationRotatesToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ = s.Receiver(ctx, key)
-	if r.TokenHash != sha256.Sum256([]byte("new")) || r.WebhookURL != "https://w.example/hook" {
+	if r.TokenHash != sha256.Sum256([]byte("new")) {
 		t.Fatalf("after re-registering: %+v", r)
+	}
+	// The registration's webhook is the app "default", owed webhook_registered.
+	hooks, err := s.Webhooks(ctx, key)
+	if err != nil || len(hooks) != 1 || hooks[0].AppName != DefaultAppName ||
+		hooks[0].URL != "https://w.example/hook" || !hooks[0].RegisteredOwed {
+		t.Fatalf("webhooks after re-registering: %+v, %v", hooks, err)
 	}
 	if _, err := s.Receiver(ctx, vertex(9)); !errors.Is(err, ErrUnknownReceiver) {
 		t.Fatalf("unknown receiver: %v", err)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +46,10 @@ type env struct {
 	lsp    onionmsg.NodeKey
 	signer *onionmsg.PrivKeySigner
 	api    *httptest.Server
+	cfg    Config
+
+	// stopRun stops the role's Run, if it runs.
+	stopRun func()
 }
 
 func newEnv(t testing.TB, tweak ...func(*Config)) *env {
@@ -73,25 +78,58 @@ func newEnv(t testing.TB, tweak ...func(*Config)) *env {
 	for _, f := range tweak {
 		f(&cfg)
 	}
+	e.cfg = cfg
 	if e.role, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	e.api = httptest.NewServer(e.role.Handler())
-	t.Cleanup(e.api.Close)
+	t.Cleanup(func() { e.api.Close() })
 	return e
 }
 
-// run runs the role's background work until the test ends.
+// run runs the role's background work until the test ends, or restart.
 func (e *env) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.role.Run(ctx) }()
-	e.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("run: %v", err)
-		}
+	var once sync.Once
+	e.stopRun = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("run: %v", err)
+			}
+		})
+	}
+	e.t.Cleanup(e.stopRun)
+}
+
+// restart stops the role as a process exit would (Run, the API, the store
+// closed), then opens the same file again and makes a new role on it, with
+// the same config. Run is not started again.
+func (e *env) restart() {
+	e.t.Helper()
+	if e.stopRun != nil {
+		e.stopRun()
+		e.stopRun = nil
+	}
+	e.api.Close()
+	if err := e.store.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	store, err := holdstore.Open(context.Background(), holdstore.Config{
+		Path: e.dbPath, Clock: e.clock, Logger: testkit.Quiet(),
 	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { store.Close() })
+	e.store, e.cfg.Store = store, store
+	e.cfg.LSPS = nil
+	if e.role, err = New(e.cfg); err != nil {
+		e.t.Fatal(err)
+	}
+	e.api = httptest.NewServer(e.role.Handler())
 }
 
 // settle waits until Run has made a whole pass that began after the call:
@@ -228,11 +266,17 @@ func (e *env) snapshot() string {
 	defer db.Close()
 	var b strings.Builder
 	for _, table := range []string{"receivers", "receiver_challenges",
-		"receiver_invoices", "receiver_mailbox", "receiver_tombstones"} {
+		"receiver_invoices", "receiver_mailbox", "receiver_tombstones",
+		"receiver_webhooks", "receiver_notified"} {
 
-		order := "rowid"
-		if table == "receiver_tombstones" {
-			order = "sender_lsp, hold_id" // WITHOUT ROWID
+		// The WITHOUT ROWID tables by their keys.
+		order := map[string]string{
+			"receiver_tombstones": "sender_lsp, hold_id",
+			"receiver_webhooks":   "receiver_key, app_name",
+			"receiver_notified":   "receiver_key, method",
+		}[table]
+		if order == "" {
+			order = "rowid"
 		}
 		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY " + order)
 		if err != nil {

@@ -134,7 +134,8 @@ func (r *Role) admit(ctx context.Context, m *onionmsg.HeldHTLCAvailable) (admiss
 			return fmt.Errorf("%w: hold %s names another payment hash, "+
 				"receiver or amount than its invoice", errNoReservation, m.HoldID)
 		}
-		rec, err := tx.Receiver(receiver)
+		// A receiver without a webhook is owed no wake-up for it.
+		hooked, err := tx.HasWebhooks(receiver)
 		if err != nil {
 			return err
 		}
@@ -143,7 +144,7 @@ func (r *Role) admit(ctx context.Context, m *onionmsg.HeldHTLCAvailable) (admiss
 			PaymentHash: m.PaymentHash, AmountMsat: m.Amount,
 			DeadlineHeight: m.DeadlineHeight, DeadlineTime: m.DeadlineTime,
 			ReleaseSecret: m.ReleaseSecret, State: holdstore.MailboxPending,
-			Woken: rec.WebhookURL == "", Warned: rec.WebhookURL == "",
+			Woken: !hooked, Warned: !hooked,
 		}
 		adm = admitted
 		ts, err := tx.TakeTombstone(sender, hold)

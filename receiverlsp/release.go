@@ -15,7 +15,8 @@ import (
 // exist per receiver anyway (MaxPendingPerReceiver), give or take expiry.
 const maxListed = 1000
 
-// mailbox lists the receiver's pending items, oldest first.
+// mailbox lists the receiver's pending items, oldest first, each with the
+// text to sign to release it if the LSP offers one.
 func (r *Role) mailbox(ctx context.Context, receiver onionmsg.NodeKey) ([]client.Item, error) {
 	items, err := r.store.PendingItems(ctx, vertex(receiver), r.clock.Now(),
 		min(maxListed, r.opts.MaxPendingPerReceiver))
@@ -25,6 +26,7 @@ func (r *Role) mailbox(ctx context.Context, receiver onionmsg.NodeKey) ([]client
 	out := make([]client.Item, len(items))
 	for i, it := range items {
 		out[i] = toAPI(it)
+		out[i].Sign = r.releaseText(&out[i])
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/lspnet"
+	"github.com/asynclsp/asynclsp/internal/lsps0"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/lightningnetwork/lnd/clock"
 	"github.com/lightningnetwork/lnd/routing/route"
@@ -26,12 +27,18 @@ type Role struct {
 	self    onionmsg.NodeKey
 	store   *holdstore.Store
 	msgr    Messenger
-	signer  onionmsg.Signer
 	height  HeightSource
 	clock   clock.Clock
 	log     *slog.Logger
 	macKey  []byte
 	webhook *http.Client
+	lsps    *lsps0.Server
+
+	// notary signs the webhooks: nothing else has the node key sign.
+	notary notary
+
+	// hooks counts webhook deliveries by outcome.
+	hooks webhookStats
 
 	// poke wakes Run when webhooks may be owed; it never blocks.
 	poke chan struct{}
@@ -52,11 +59,14 @@ func New(cfg Config) (*Role, error) {
 	if err := cfg.Options.Validate(); err != nil {
 		return nil, fmt.Errorf("receiverlsp: %w", err)
 	}
+	if cfg.MessageSigner == nil {
+		cfg.MessageSigner, _ = cfg.Signer.(onionmsg.MessageSigner)
+	}
 	switch {
-	case cfg.Store == nil, cfg.Messenger == nil, cfg.Signer == nil,
+	case cfg.Store == nil, cfg.Messenger == nil, cfg.MessageSigner == nil,
 		cfg.Height == nil, cfg.Network == nil:
-		return nil, errors.New("receiverlsp: store, messenger, signer, " +
-			"height source and network are required")
+		return nil, errors.New("receiverlsp: store, messenger, message " +
+			"signer, height source and network are required")
 	}
 	if _, err := cfg.NodeKey.PubKey(); err != nil {
 		return nil, fmt.Errorf("receiverlsp: own node key: %w", err)
@@ -74,24 +84,36 @@ func New(cfg Config) (*Role, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.WebhookClient == nil {
-		cfg.WebhookClient = &http.Client{
-			Timeout: cfg.Options.Webhook.Timeout,
-			// A redirect could lead a webhook anywhere, plain http
-			// included: refuse them.
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		}
+	webhook := &http.Client{Timeout: cfg.Options.Webhook.Timeout}
+	if cfg.WebhookClient != nil {
+		c := *cfg.WebhookClient
+		webhook = &c
 	}
-	return &Role{
+	// 55:444: no redirect is followed. One could lead a webhook anywhere,
+	// plain http included; its 3xx answer is a failure.
+	webhook.CheckRedirect = func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}
+	if cfg.LSPS == nil {
+		cfg.LSPS = lsps0.NewServer(cfg.Logger)
+	}
+	r := &Role{
 		opts: cfg.Options, cfg: cfg, self: cfg.NodeKey, store: cfg.Store,
-		msgr: cfg.Messenger, signer: cfg.Signer, height: cfg.Height,
-		clock: cfg.Clock, macKey: cfg.ChallengeKey, webhook: cfg.WebhookClient,
+		msgr: cfg.Messenger, height: cfg.Height, clock: cfg.Clock,
+		macKey: cfg.ChallengeKey, webhook: webhook, lsps: cfg.LSPS,
 		log:  cfg.Logger.With("component", "receiverlsp"),
 		poke: make(chan struct{}, 1),
-	}, nil
+		notary: notary{signer: cfg.MessageSigner, clock: cfg.Clock,
+			form: cfg.Options.Webhook.Timestamp},
+	}
+	r.RegisterLSPS(r.lsps)
+	return r, nil
 }
+
+// LSPS is the LSPS0 server the role's methods are registered on
+// (Config.LSPS, or the one New made). The daemon feeds it lnd's custom
+// messages of type 37913; POST /v1/lsps0 feeds it too.
+func (r *Role) LSPS() *lsps0.Server { return r.lsps }
 
 // Register routes the messages sender LSPs send a receiver LSP to the role:
 // invoice_request, held_htlc_available and hold_outcome.

@@ -15,24 +15,33 @@ import (
 )
 
 // wallet is a receiver's webhook endpoint on a local HTTP server. It checks
-// every webhook's signature as a wallet would, and answers with the
-// statuses queued in fail before answering 200.
+// every webhook as a wallet would (client.Validator: signature, freshness,
+// replay), and answers with the statuses queued in fail before answering
+// 200. It keeps what each accepted webhook carried.
 type wallet struct {
 	e   *env
 	srv *httptest.Server
+	val *client.Validator
 
 	mu       sync.Mutex
 	got      []client.Notification
+	raw      []webhookSeen
 	attempts int
 	fail     []int
 	bad      []string
 }
 
+// webhookSeen is one accepted webhook as it came.
+type webhookSeen struct {
+	header http.Header
+	body   []byte
+}
+
 func newWallet(e *env) *wallet {
-	w := &wallet{e: e}
+	w := &wallet{e: e, val: client.NewValidator(e.lsp)}
 	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
-		n, err := client.VerifyWebhook(e.lsp, req.Header, body, e.clock.Now())
+		n, err := w.val.Validate(req.Header, body, e.clock.Now())
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.attempts++
@@ -48,6 +57,7 @@ func newWallet(e *env) *wallet {
 			return
 		}
 		w.got = append(w.got, *n)
+		w.raw = append(w.raw, webhookSeen{req.Header.Clone(), body})
 	}))
 	e.t.Cleanup(w.srv.Close)
 	return w
@@ -98,8 +108,9 @@ func (w *wallet) tries() int {
 	return w.attempts
 }
 
-// A held payment wakes the receiver with a signed payment_incoming; more
-// within the cooldown are coalesced into one more after it.
+// A held payment wakes the receiver with a signed payment_incoming, after
+// the webhook_registered its new webhook is owed; more within the cooldown
+// are coalesced into one more after it.
 func TestPaymentIncomingWakesTheReceiver(t *testing.T) {
 	e := newEnv(t)
 	w := newWallet(e)
@@ -110,6 +121,9 @@ func TestPaymentIncomingWakesTheReceiver(t *testing.T) {
 	testkit.Eventually(t, 5*time.Second, "payment_incoming", func() bool {
 		return w.count(client.MethodPaymentIncoming) == 1
 	})
+	if ms := w.methods(); ms[0] != client.MethodWebhookRegistered {
+		t.Fatalf("first webhook %v, want webhook_registered", ms)
+	}
 	n := w.last(client.MethodPaymentIncoming)
 	if n.JSONRPC != "2.0" || string(n.Params) != "{}" {
 		t.Fatalf("notification %+v", n)
@@ -137,10 +151,15 @@ func TestPaymentIncomingWakesTheReceiver(t *testing.T) {
 func TestWebhookRetries(t *testing.T) {
 	e := newEnv(t)
 	w := newWallet(e)
-	w.fail = []int{http.StatusServiceUnavailable, http.StatusInternalServerError}
 	rc := e.registered(0, w.url())
 	e.stock(rc, 20, 0) // over the low threshold: no invoices_low
 	e.run()
+	testkit.Eventually(t, 5*time.Second, "webhook_registered", func() bool {
+		return w.count(client.MethodWebhookRegistered) == 1
+	})
+	w.mu.Lock()
+	w.fail, w.attempts = []int{http.StatusServiceUnavailable, http.StatusInternalServerError}, 0
+	w.mu.Unlock()
 	e.hold(0, rc)
 	testkit.Eventually(t, 5*time.Second, "the first attempt", func() bool { return w.tries() == 1 })
 	// The retries wait 2s, then 4s.
@@ -168,7 +187,9 @@ func TestWebhookRetries(t *testing.T) {
 	}
 }
 
-func TestExpirySoonWebhook(t *testing.T) {
+// A pending item near its deadline is asynclsp.hold_expiring, not
+// lsps5.expiry_soon: no HTLC on a channel with the receiver is involved.
+func TestHoldExpiringWebhook(t *testing.T) {
 	e := newEnv(t)
 	w := newWallet(e)
 	rc := e.registered(0, w.url())
@@ -179,22 +200,26 @@ func TestExpirySoonWebhook(t *testing.T) {
 		return w.count(client.MethodPaymentIncoming) == 1
 	})
 	e.advance(5*time.Hour + time.Minute) // within an hour of the deadline
-	testkit.Eventually(t, 5*time.Second, "expiry_soon", func() bool {
-		return w.count(client.MethodExpirySoon) == 1
+	testkit.Eventually(t, 5*time.Second, "hold_expiring", func() bool {
+		return w.count(client.MethodHoldExpiring) == 1
 	})
-	var p client.ExpirySoonParams
-	params := w.last(client.MethodExpirySoon).Params
-	if err := json.Unmarshal(params, &p); err != nil || p.Timeout != m.DeadlineHeight {
+	var p client.HoldExpiringParams
+	params := w.last(client.MethodHoldExpiring).Params
+	if err := json.Unmarshal(params, &p); err != nil || p.Count != 1 ||
+		p.DeadlineHeight != m.DeadlineHeight || !p.DeadlineTime.Equal(m.DeadlineTime) {
 		t.Fatalf("params %s: %+v, %v", params, p, err)
 	}
 	// By height: 12 blocks before the deadline height.
 	m2 := e.hold(1, rc)
 	e.height.Set(m2.DeadlineHeight - 12)
 	e.advance(2 * time.Minute) // past the cooldown, and a sweep
-	testkit.Eventually(t, 5*time.Second, "expiry_soon by height", func() bool {
+	testkit.Eventually(t, 5*time.Second, "hold_expiring by height", func() bool {
 		e.advance(time.Second)
-		return w.count(client.MethodExpirySoon) == 2
+		return w.count(client.MethodHoldExpiring) == 2
 	})
+	if c := w.count(client.MethodExpirySoon); c != 0 {
+		t.Fatalf("%d lsps5.expiry_soon sent", c)
+	}
 }
 
 func TestInvoicesLowWebhook(t *testing.T) {
@@ -231,40 +256,63 @@ func TestInvoicesLowWebhook(t *testing.T) {
 	})
 }
 
+// capture is a webhook endpoint that keeps the requests it gets and answers
+// status.
+type capture struct {
+	srv    *httptest.Server
+	status int
+	reqs   chan capturedReq
+}
+
+type capturedReq struct {
+	header http.Header
+	body   []byte
+}
+
+func newCapture(t *testing.T, status int) *capture {
+	c := &capture{status: status, reqs: make(chan capturedReq, 16)}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		c.reqs <- capturedReq{req.Header.Clone(), b}
+		rw.WriteHeader(c.status)
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
 func TestVerifyWebhookRefusesForgeries(t *testing.T) {
 	e := newEnv(t)
-	body := notification(client.MethodPaymentIncoming, nil)
-	rec := make(chan *http.Request, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		req.Body = io.NopCloser(strings.NewReader(string(b)))
-		rec <- req
-	}))
-	defer srv.Close()
-	if err := e.role.post(e.ctx, srv.URL, body); err != nil {
+	c := newCapture(t, http.StatusOK)
+	if err := e.role.post(e.ctx, c.srv.URL, notice{method: noticePaymentIncoming}); err != nil {
 		t.Fatal(err)
 	}
-	req := <-rec
-	b, _ := io.ReadAll(req.Body)
+	req := <-c.reqs
+	b := req.body
 	now := e.clock.Now()
-	if _, err := client.VerifyWebhook(e.lsp, req.Header, b, now); err != nil {
+	if _, err := client.VerifyWebhook(e.lsp, req.header, b, now); err != nil {
 		t.Fatalf("genuine webhook: %v", err)
 	}
 	_, stranger := testkit.Key(77)
-	tampered := strings.Replace(string(b), "payment_incoming", "expiry_soon", 1)
+	tampered := strings.Replace(string(b), "payment_incoming", "onion_message_incoming", 1)
 	for name, check := range map[string]func() error{
-		"another LSP": func() error { _, err := client.VerifyWebhook(stranger, req.Header, b, now); return err },
+		"another LSP": func() error { _, err := client.VerifyWebhook(stranger, req.header, b, now); return err },
 		"tampered body": func() error {
-			_, err := client.VerifyWebhook(e.lsp, req.Header, []byte(tampered), now)
+			_, err := client.VerifyWebhook(e.lsp, req.header, []byte(tampered), now)
 			return err
 		},
 		"stale": func() error {
-			_, err := client.VerifyWebhook(e.lsp, req.Header, b, now.Add(11*time.Minute))
+			_, err := client.VerifyWebhook(e.lsp, req.header, b, now.Add(11*time.Minute))
 			return err
 		},
 		"no signature": func() error {
-			h := req.Header.Clone()
+			h := req.header.Clone()
 			h.Del("x-lsps5-signature")
+			_, err := client.VerifyWebhook(e.lsp, h, b, now)
+			return err
+		},
+		"another timestamp": func() error {
+			h := req.header.Clone()
+			h.Set("x-lsps5-timestamp", now.Add(time.Second).UTC().Format(client.WebhookTimeFormat))
 			_, err := client.VerifyWebhook(e.lsp, h, b, now)
 			return err
 		},
@@ -274,7 +322,7 @@ func TestVerifyWebhookRefusesForgeries(t *testing.T) {
 		}
 	}
 	// Plain http to anywhere but loopback is never sent.
-	if err := e.role.post(e.ctx, "http://wallet.example/hook", body); err == nil {
+	if err := e.role.post(e.ctx, "http://wallet.example/hook", notice{method: noticePaymentIncoming}); err == nil {
 		t.Fatal("posted over plain http to a remote host")
 	}
 }

@@ -64,7 +64,8 @@ const lnSignatureLen = 104
 // over sha256(sha256("Lightning Signed Message:" || msg)), the same that
 // CLN's signmessage and LDK's message_signing::sign make. It is
 // onionmsg.MessageSigner (releases and registrations signed as
-// ln_signatures). lnd's VerifyMessage checks such a signature only against
+// ln_signatures) and the receiver role's LSPS5 webhooks. It needs the
+// message:write permission (admin.macaroon has it). lnd's VerifyMessage checks such a signature only against
 // nodes in its graph; recover the key instead (onionmsg.RecoverLNSignature).
 func (c *Client) SignMessage(ctx context.Context, msg []byte) (string, error) {
 	var resp *lnrpc.SignMessageResponse

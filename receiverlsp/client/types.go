@@ -173,6 +173,12 @@ type Item struct {
 	Version   uint64    `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+
+	// Sign, in a mailbox listing, is a release of the pending item as
+	// text, for a wallet that signs only with signmessage (an
+	// ln_signature): sign it exactly and send it with the signature to
+	// asynclsp.release_ln. Empty when the LSP offers none.
+	Sign string `json:"sign,omitempty"`
 }
 
 // Held returns the held_htlc_available the item stands for, which a release
@@ -193,6 +199,10 @@ func (it *Item) Held() *onionmsg.HeldHTLCAvailable {
 // MailboxResponse lists pending items, oldest first.
 type MailboxResponse struct {
 	Items []Item `json:"items"`
+
+	// More: over LSPS0, the items that fit in one message (65533 bytes)
+	// are listed and more are pending; release some and list again.
+	More bool `json:"more,omitempty"`
 }
 
 // ReleaseRequest posts a signed release_held_htlc.
