@@ -37,6 +37,9 @@ func TestRegtest(t *testing.T) {
 	t.Run("MPP", func(t *testing.T) { testMPP(t, net) })
 	t.Run("SignTagged", func(t *testing.T) { testSignTagged(t, net) })
 	t.Run("Records", func(t *testing.T) { testRecords(t, net) })
+	t.Run("CustomMessages", func(t *testing.T) {
+		testCustomMessages(t, net)
+	})
 }
 
 // testHoldSettle is the async payment's happy path at the lnd level: bob
