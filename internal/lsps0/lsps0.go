@@ -62,11 +62,34 @@ func Errorf(code int, format string, args ...any) *Error {
 // marshal as the response's result, or an error (see Error).
 type Handler func(ctx context.Context, peer onionmsg.NodeKey, params json.RawMessage) (any, error)
 
+// InvalidParams returns a -32602 error for params that are all recognized
+// but wrong (a missing field, a value out of range): its data names no
+// unrecognized param, as every -32602 must carry data.unrecognized
+// (50:408-416).
+func InvalidParams(format string, args ...any) *Error {
+	return &Error{
+		Code:    CodeInvalidParams,
+		Message: "Invalid params: " + fmt.Sprintf(format, args...),
+		Data:    unrecognizedData(nil),
+	}
+}
+
+// unrecognizedData is the data of a -32602 error (50:412-416):
+// {"unrecognized": [names...]}, never null.
+func unrecognizedData(names []string) map[string]any {
+	if names == nil {
+		names = []string{}
+	}
+	return map[string]any{"unrecognized": names}
+}
+
 // DecodeParams decodes a request's by-name params into v, a pointer to a
 // struct. Absent or null params count as {}. Fields v does not know are
-// refused with -32602 and data.unrecognized naming them (50:675-680); a
-// field of the wrong type, with -32602 naming the field. Checking required
-// fields and values is the handler's.
+// refused with -32602, message "Invalid params" and data.unrecognized
+// naming them, as in the example of 50:436-450 (and 50:675-678); a field
+// of the wrong type, with -32602 naming the field in the message and an
+// empty data.unrecognized (see InvalidParams). Checking required fields and
+// values is the handler's.
 func DecodeParams(params json.RawMessage, v any) error {
 	params = bytes.TrimSpace(params)
 	if len(params) == 0 || bytes.Equal(params, []byte("null")) {
@@ -74,8 +97,10 @@ func DecodeParams(params json.RawMessage, v any) error {
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(params, &fields); err != nil || fields == nil {
-		return Errorf(CodeInvalidParams, "params must be a JSON object")
+		return InvalidParams("params must be a JSON object")
 	}
+	// Names are matched exactly: encoding/json would also take "App_Name"
+	// for "app_name", which LSPS names do not allow.
 	known := fieldNames(v)
 	var unknown []string
 	for name := range fields {
@@ -85,19 +110,21 @@ func DecodeParams(params json.RawMessage, v any) error {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
+		// 50:438-450: {"code": -32602, "message": "Invalid params",
+		// "data": {"unrecognized": ["future_feature1_param"]}}
 		return &Error{
 			Code:    CodeInvalidParams,
-			Message: "unrecognized params: " + strings.Join(unknown, ", "),
-			Data:    map[string]any{"unrecognized": unknown},
+			Message: "Invalid params",
+			Data:    unrecognizedData(unknown),
 		}
 	}
 	if err := json.Unmarshal(params, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return Errorf(CodeInvalidParams, "param %s: want a JSON %s",
+			return InvalidParams("param %s: want a JSON %s",
 				te.Field, jsonKind(te.Type))
 		}
-		return Errorf(CodeInvalidParams, "params: %v", err)
+		return InvalidParams("%v", err)
 	}
 	return nil
 }
