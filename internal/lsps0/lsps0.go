@@ -2,13 +2,42 @@
 // a Lightning peer, one per BOLT8 message of type 37913, answered over the
 // same connection. The peer's node id, authenticated by BOLT8, is the
 // caller. The receiver role registers its methods (lsps5.* and asynclsp.*)
-// on a Server; the daemon feeds the Server from its lnd's custom messages,
-// and from an HTTP endpoint for backends that do not hold the node's
-// connection.
+// on a Server; the daemon feeds the Server from its lnd's custom messages
+// (Run with NewLndTransport), and from an HTTP endpoint for backends that do
+// not hold the node's connection (HTTPHandler).
+//
+// # Answers
+//
+// Answer always returns one JSON-RPC 2.0 response of at most
+// MaxMessageSize bytes:
+//
+//	not one JSON object (NUL, not UTF-8, trailing data,
+//	an array, empty), or no string id (a notification,
+//	a numeric or null id), or an id over MaxIDSize     -32700, "id": null (50:94-127)
+//	jsonrpc not "2.0", method missing or not a string   -32600, the request's id
+//	params by position or not an object                 -32602 (50:196-197)
+//	a method nobody registered                           -32601 (50:679-681)
+//	params a method does not know                        -32602, data.unrecognized (50:406-450)
+//	a handler's *Error                                   its code, message and data
+//	any other handler error, a panic, a result that does
+//	not marshal or a response over MaxMessageSize        -32603, the detail logged
+//
+// A null id comes only with -32700: an LDK client reads an error with a
+// null id only if it is -32700, and with any other code stops talking to
+// the LSP. Every -32602 carries data.unrecognized (50:408-416).
+//
+// # Limits
+//
+// Run handles each peer's requests one at a time, in order, from a small
+// queue; a token bucket per peer, a bound on the peers served at once and
+// on the requests handled at once (Limits) keep a peer that floods 37913
+// from delaying anyone else. What is over a limit is dropped unread,
+// counted in asynclsp_lsps0_dropped_total and logged at most once a minute
+// per peer. HTTPHandler leaves the gate to its auth function.
 //
 // Floor: ground. Owns the JSON-RPC framing, its error codes and the
-// per-peer limits; it imports only the ground floor (onionmsg), never a
-// role.
+// per-peer limits; it imports only the ground floor (onionmsg, and
+// internal/lnd for the lnd transport), never a role.
 package lsps0
 
 import (
