@@ -45,8 +45,10 @@ type Client struct {
 	params *chaincfg.Params
 	pubKey route.Vertex
 
-	// routerSvc is svc.Router; the payment tests replace it.
-	routerSvc lndclient.ServiceClient[routerrpc.RouterClient]
+	// routerSvc is svc.Router and lightningSvc svc.Client; tests replace
+	// them.
+	routerSvc    lndclient.ServiceClient[routerrpc.RouterClient]
+	lightningSvc lndclient.ServiceClient[lnrpc.LightningClient]
 
 	// closed is canceled by Close; every call and subscription stops.
 	closed    context.Context
@@ -111,6 +113,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	c.params = c.svc.ChainParams
 	c.pubKey = c.svc.NodePubkey
 	c.routerSvc = c.svc.Router
+	c.lightningSvc = c.svc.Client
 	log.Info("connected to lnd", "alias", c.svc.NodeAlias,
 		"pubkey", c.pubKey, "version",
 		lndclient.VersionString(c.svc.Version))
@@ -228,7 +231,7 @@ func (c *Client) goOwned(fn func()) error {
 func (c *Client) lightning(ctx context.Context) (context.Context,
 	lnrpc.LightningClient) {
 
-	ctx, _, cl := c.svc.Client.RawClientWithMacAuth(ctx)
+	ctx, _, cl := c.lightningSvc.RawClientWithMacAuth(ctx)
 
 	return ctx, cl
 }

@@ -12,12 +12,15 @@
 // An lnd restart does not kill the adapter. Unary calls are repeated with
 // backoff while lnd is unreachable, starting or shutting down, for up to
 // Config.RetryFor; then they fail with ErrUnavailable. Subscriptions
-// (SubscribeSingleInvoice, SendPayment, TrackPayment, SubscribeBlocks) are
-// re-established for as long as their context lives, and after each
-// reconnect the state is read again (LookupInvoice, TrackPaymentV2, the
-// block epoch lnd sends on registration) and delivered if it changed, so no
-// transition is missed. A payment whose stream broke is tracked, not sent
-// again (unless lnd never recorded it).
+// (SubscribeSingleInvoice, SendPayment, TrackPayment, SubscribeBlocks,
+// SubscribePeerEvents, SubscribeCustomMessages) are re-established for as
+// long as their context lives, and after each reconnect the state is read
+// again (LookupInvoice, TrackPaymentV2, the block epoch lnd sends on
+// registration, ListPeers) and delivered if it changed, so no transition is
+// missed. A payment whose stream broke is tracked, not sent again (unless
+// lnd never recorded it). Custom messages are events, not state: those
+// sent while the stream is down are lost. SendCustomMessage is the one
+// call tried only once (see there).
 //
 // # lnd's errors (v0.21)
 //
@@ -33,6 +36,10 @@
 //	AlreadyExists: "invoice is already paid",
 //	"payment is in transition"              ErrPaymentExists (SendPayment)
 //	NotFound: "payment isn't initiated"     ErrPaymentNotFound (TrackPayment)
+//	NotFound: "peer is not connected",
+//	"peer <key> disconnected"               ErrPeerNotConnected (SendCustomMessage)
+//	Unknown: "shutdown"                     a custom message stream lnd ends
+//	                                        as it stops: re-established
 //	Unavailable, "waiting to start...",
 //	"...in the process of starting...",
 //	"...shutting down", "wallet locked..."  retried, then ErrUnavailable

@@ -57,6 +57,10 @@ var (
 	// ErrPaymentNotFound means lnd never initiated a payment for this hash
 	// (TrackPayment).
 	ErrPaymentNotFound = errors.New("payment not found")
+
+	// ErrPeerNotConnected means the peer is not connected to the node
+	// (SendCustomMessage).
+	ErrPeerNotConnected = errors.New("peer not connected")
 )
 
 // messageErrors maps substrings of lnd's error messages (v0.21) to our

@@ -38,6 +38,9 @@ func TestRegtest(t *testing.T) {
 	t.Run("SignTagged", func(t *testing.T) { testSignTagged(t, net) })
 	t.Run("SignMessage", func(t *testing.T) { testSignMessage(t, net) })
 	t.Run("Records", func(t *testing.T) { testRecords(t, net) })
+	t.Run("CustomMessages", func(t *testing.T) {
+		testCustomMessages(t, net)
+	})
 }
 
 // testHoldSettle is the async payment's happy path at the lnd level: bob

@@ -2,13 +2,42 @@
 // a Lightning peer, one per BOLT8 message of type 37913, answered over the
 // same connection. The peer's node id, authenticated by BOLT8, is the
 // caller. The receiver role registers its methods (lsps5.* and asynclsp.*)
-// on a Server; the daemon feeds the Server from its lnd's custom messages,
-// and from an HTTP endpoint for backends that do not hold the node's
-// connection.
+// on a Server; the daemon feeds the Server from its lnd's custom messages
+// (Run with NewLndTransport), and from an HTTP endpoint for backends that do
+// not hold the node's connection (HTTPHandler).
+//
+// # Answers
+//
+// Answer always returns one JSON-RPC 2.0 response of at most
+// MaxMessageSize bytes:
+//
+//	not one JSON object (NUL, not UTF-8, trailing data,
+//	an array, empty), or no string id (a notification,
+//	a numeric or null id), or an id over MaxIDSize     -32700, "id": null (50:94-127)
+//	jsonrpc not "2.0", method missing or not a string   -32600, the request's id
+//	params by position or not an object                 -32602 (50:196-197)
+//	a method nobody registered                           -32601 (50:679-681)
+//	params a method does not know                        -32602, data.unrecognized (50:406-450)
+//	a handler's *Error                                   its code, message and data
+//	any other handler error, a panic, a result that does
+//	not marshal or a response over MaxMessageSize        -32603, the detail logged
+//
+// A null id comes only with -32700: an LDK client reads an error with a
+// null id only if it is -32700, and with any other code stops talking to
+// the LSP. Every -32602 carries data.unrecognized (50:408-416).
+//
+// # Limits
+//
+// Run handles each peer's requests one at a time, in order, from a small
+// queue; a token bucket per peer, a bound on the peers served at once and
+// on the requests handled at once (Limits) keep a peer that floods 37913
+// from delaying anyone else. What is over a limit is dropped unread,
+// counted in asynclsp_lsps0_dropped_total and logged at most once a minute
+// per peer. HTTPHandler leaves the gate to its auth function.
 //
 // Floor: ground. Owns the JSON-RPC framing, its error codes and the
-// per-peer limits; it imports only the ground floor (onionmsg), never a
-// role.
+// per-peer limits; it imports only the ground floor (onionmsg, and
+// internal/lnd for the lnd transport), never a role.
 package lsps0
 
 import (
@@ -62,11 +91,34 @@ func Errorf(code int, format string, args ...any) *Error {
 // marshal as the response's result, or an error (see Error).
 type Handler func(ctx context.Context, peer onionmsg.NodeKey, params json.RawMessage) (any, error)
 
+// InvalidParams returns a -32602 error for params that are all recognized
+// but wrong (a missing field, a value out of range): its data names no
+// unrecognized param, as every -32602 must carry data.unrecognized
+// (50:408-416).
+func InvalidParams(format string, args ...any) *Error {
+	return &Error{
+		Code:    CodeInvalidParams,
+		Message: "Invalid params: " + fmt.Sprintf(format, args...),
+		Data:    unrecognizedData(nil),
+	}
+}
+
+// unrecognizedData is the data of a -32602 error (50:412-416):
+// {"unrecognized": [names...]}, never null.
+func unrecognizedData(names []string) map[string]any {
+	if names == nil {
+		names = []string{}
+	}
+	return map[string]any{"unrecognized": names}
+}
+
 // DecodeParams decodes a request's by-name params into v, a pointer to a
 // struct. Absent or null params count as {}. Fields v does not know are
-// refused with -32602 and data.unrecognized naming them (50:675-680); a
-// field of the wrong type, with -32602 naming the field. Checking required
-// fields and values is the handler's.
+// refused with -32602, message "Invalid params" and data.unrecognized
+// naming them, as in the example of 50:436-450 (and 50:675-678); a field
+// of the wrong type, with -32602 naming the field in the message and an
+// empty data.unrecognized (see InvalidParams). Checking required fields and
+// values is the handler's.
 func DecodeParams(params json.RawMessage, v any) error {
 	params = bytes.TrimSpace(params)
 	if len(params) == 0 || bytes.Equal(params, []byte("null")) {
@@ -74,8 +126,10 @@ func DecodeParams(params json.RawMessage, v any) error {
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(params, &fields); err != nil || fields == nil {
-		return Errorf(CodeInvalidParams, "params must be a JSON object")
+		return InvalidParams("params must be a JSON object")
 	}
+	// Names are matched exactly: encoding/json would also take "App_Name"
+	// for "app_name", which LSPS names do not allow.
 	known := fieldNames(v)
 	var unknown []string
 	for name := range fields {
@@ -85,19 +139,21 @@ func DecodeParams(params json.RawMessage, v any) error {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
+		// 50:438-450: {"code": -32602, "message": "Invalid params",
+		// "data": {"unrecognized": ["future_feature1_param"]}}
 		return &Error{
 			Code:    CodeInvalidParams,
-			Message: "unrecognized params: " + strings.Join(unknown, ", "),
-			Data:    map[string]any{"unrecognized": unknown},
+			Message: "Invalid params",
+			Data:    unrecognizedData(unknown),
 		}
 	}
 	if err := json.Unmarshal(params, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return Errorf(CodeInvalidParams, "param %s: want a JSON %s",
+			return InvalidParams("param %s: want a JSON %s",
 				te.Field, jsonKind(te.Type))
 		}
-		return Errorf(CodeInvalidParams, "params: %v", err)
+		return InvalidParams("%v", err)
 	}
 	return nil
 }
