@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/lsps0"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/asynclsp/asynclsp/receiverlsp/client"
@@ -160,19 +159,6 @@ func (r *Role) postRegister(w http.ResponseWriter, req *http.Request, _ onionmsg
 	if body.NodeKey.IsZero() {
 		return fmt.Errorf("%w: node_key is required", ErrInvalid)
 	}
-	if body.WebhookURL != "" {
-		// The webhook_url is lsps5.set_webhook's with the app_name
-		// "default": the same checks, and PutReceiver sets it as
-		// SetWebhook does. The limit is checked here, before the
-		// registration's transaction (see setWebhookTx's TODO).
-		if err := validateWebhookURL(body.WebhookURL); err != nil {
-			return fmt.Errorf("%w: webhook_url: %v", ErrInvalid, err)
-		}
-		err := r.checkWebhookRoom(req.Context(), body.NodeKey, holdstore.DefaultAppName)
-		if err != nil {
-			return err
-		}
-	}
 	reg, err := r.registerReceiver(req.Context(), &body)
 	if err != nil {
 		return err
@@ -270,33 +256,15 @@ func (r *Role) postRelease(w http.ResponseWriter, req *http.Request, who onionms
 // postLSPS0 answers one LSPS0 request (a JSON-RPC 2.0 object, as over
 // BOLT8) from the token's receiver: the same methods, params, results and
 // error codes as over lnd's custom messages, for a wallet backend that does
-// not hold the node's connection. The answer is the JSON-RPC response, 200
-// whatever its result (204 if none is owed).
-//
-// TODO(lead): once lsps0.Server has HTTPHandler, mount
-// r.lsps.HTTPHandler(auth) here, with auth taking the bearer token as
-// authenticate does, and a request context marked viaHTTP.
+// not hold the node's connection. lsps0's HTTPHandler answers: 200 with the
+// JSON-RPC response, whatever its result.
 func (r *Role) postLSPS0(w http.ResponseWriter, req *http.Request, who onionmsg.NodeKey) error {
-	body, err := io.ReadAll(req.Body)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return fmt.Errorf("%w: an LSPS0 message is at most %d bytes", ErrTooLarge,
-			lsps0.MaxMessageSize)
-	case err != nil:
-		return fmt.Errorf("%w: body: %v", ErrInvalid, err)
-	}
 	// Not the node coming online: its cooldowns stay.
-	ctx := context.WithValue(req.Context(), viaHTTP{}, true)
-	resp := r.lsps.Answer(ctx, who, body)
-	if resp == nil {
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, err = w.Write(resp)
-	return err
+	req = req.WithContext(context.WithValue(req.Context(), viaHTTP{}, true))
+	r.lsps.HTTPHandler(func(*http.Request) (onionmsg.NodeKey, error) {
+		return who, nil
+	}).ServeHTTP(w, req)
+	return nil
 }
 
 func getOpenAPI(w http.ResponseWriter, _ *http.Request, _ onionmsg.NodeKey) error {

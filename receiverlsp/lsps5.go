@@ -217,16 +217,9 @@ func (r *Role) setWebhook(ctx context.Context, who onionmsg.NodeKey, app, url st
 }
 
 // setWebhookTx sets a validated webhook in tx, registering the receiver
-// without a token if it is not yet. The HTTP registration's webhook_url is
-// meant to go through here, with app DefaultAppName, inside the
-// registration's transaction.
-//
-// TODO(lead): once register.go is merged, have registerReceiver call
-// tx.PutReceiver(key, hash, "") then r.setWebhookTx(tx, key,
-// holdstore.DefaultAppName, url), and validateWebhookURL in place of
-// checkWebhookURL; the limit is then checked in that transaction too. Until
-// then postRegister validates and checks the limit before registering, and
-// PutReceiver sets the webhook.
+// without a token if it is not yet: lsps5.set_webhook's, and the HTTP
+// registration's webhook_url (app DefaultAppName, in the registration's
+// transaction).
 func (r *Role) setWebhookTx(tx *holdstore.Tx, who onionmsg.NodeKey, app, url string) (holdstore.WebhookSet, error) {
 	if _, err := tx.EnsureReceiver(vertex(who)); err != nil {
 		return holdstore.WebhookSet{}, err
@@ -236,24 +229,6 @@ func (r *Role) setWebhookTx(tx *holdstore.Tx, who onionmsg.NodeKey, app, url str
 		return set, errTooManyWebhooks(r.opts.Webhook.Max)
 	}
 	return set, err
-}
-
-// checkWebhookRoom fails with too_many_webhooks if setting the receiver's
-// webhook under app would add one over the limit.
-func (r *Role) checkWebhookRoom(ctx context.Context, who onionmsg.NodeKey, app string) error {
-	hooks, err := r.store.Webhooks(ctx, vertex(who))
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	for _, h := range hooks {
-		if h.AppName == app {
-			return nil
-		}
-	}
-	if len(hooks) >= r.opts.Webhook.Max {
-		return errTooManyWebhooks(r.opts.Webhook.Max)
-	}
-	return nil
 }
 
 func (r *Role) lspsListWebhooks(ctx context.Context, who onionmsg.NodeKey, params json.RawMessage) (any, error) {

@@ -373,22 +373,3 @@ func TestRegistrationWebhookIsDefaultApp(t *testing.T) {
 	_, err := rc.client.Register(e.ctx, "http://wallet.example/plain")
 	wantCode(t, "plain http", err, client.CodeInvalidRequest)
 }
-
-// lsps5.set_webhook and the registration judge URLs alike (the
-// registration's checkWebhookURL, for URLs of printable ASCII).
-func TestWebhookURLChecksAgree(t *testing.T) {
-	for _, u := range []string{
-		"https://wallet.example/hook", "http://127.0.0.1:8080/hook",
-		"http://[::1]/hook", "http://localhost:9/x", "HTTPS://WALLET.EXAMPLE/",
-		"http://wallet.example/hook", "http://10.0.0.1/hook", "ftp://wallet.example/",
-		"https://user:pw@wallet.example/", "https://wallet.example/#frag",
-		"/relative", "https://", "test-app", "https:///x", "mailto:a@b.example",
-		"https://wallet.example/?q=1&r=%20", "https://[::1]/webhook",
-		"https://wallet.example/" + strings.Repeat("a", 1024),
-	} {
-		ours, theirs := validateWebhookURL(u) == nil, checkWebhookURL(u) == nil
-		if ours != theirs {
-			t.Errorf("%q: set_webhook accepts %v, registration %v", u, ours, theirs)
-		}
-	}
-}

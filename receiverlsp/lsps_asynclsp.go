@@ -203,29 +203,34 @@ func (r *Role) lspsReleaseLN(ctx context.Context, who onionmsg.NodeKey, params j
 	return r.releaseLN(ctx, who, []byte(p.Message), p.Signature)
 }
 
-// releaseLN checks a release signed with signmessage and relays it, as
-// release does one signed with BIP-340.
-//
-// TODO(lead): wire once onionmsg has ReleaseFromLNMessage (the other
-// engineer's ln_signature releases): rel, err :=
-// onionmsg.ReleaseFromLNMessage(msg, sig) (an error is ErrInvalid), then
-// check rel against the receiver's pending item and relay it as release
-// does (who must be rel.ReceiverKey: ErrForbidden otherwise). Until then
-// the method answers -32601.
-func (r *Role) releaseLN(_ context.Context, _ onionmsg.NodeKey, _ []byte, _ string) (*client.Item, error) {
-	return nil, lsps0.Errorf(lsps0.CodeMethodNotFound, "%s is not available yet",
-		client.MethodReleaseLN)
+// releaseLN checks a release signed with signmessage and relays it: the
+// text is a mailbox item's Sign (onionmsg.ReleaseMessagePrefix and the hex
+// of the release's signed bytes), the signature its zbase32 ln_signature.
+// From there it is the release of the TLV path, record 242 carrying the
+// signature: one check, one relay.
+func (r *Role) releaseLN(ctx context.Context, who onionmsg.NodeKey, msg []byte, sig string) (*client.Item, error) {
+	rel, err := onionmsg.ReleaseFromLNMessage(msg, sig)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	raw, err := rel.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return r.release(ctx, who, raw)
 }
 
 // releaseText is what a wallet signs with signmessage to release the
-// pending item it, valid for ReleaseTTL from now; "" for none.
-//
-// TODO(lead): once onionmsg has (*ReleaseHeldHTLC).LNMessage, return
-//
-//	msg, err := onionmsg.NewRelease(it.Held(), r.clock.Now(), r.opts.ReleaseTTL).LNMessage()
-//
-// as a string ("" with err logged). Until then listings offer no text.
+// pending item it, valid for ReleaseTTL from now; "" for an item no longer
+// pending.
 func (r *Role) releaseText(it *client.Item) string {
-	_ = it
-	return ""
+	if it.State != string(holdstore.MailboxPending) {
+		return ""
+	}
+	msg, err := onionmsg.NewRelease(it.Held(), r.clock.Now(), r.opts.ReleaseTTL).LNMessage()
+	if err != nil {
+		r.log.Error("cannot make a release text", "hold", it.HoldID, "err", err)
+		return ""
+	}
+	return string(msg)
 }

@@ -106,10 +106,43 @@ func TestAsynclspMethods(t *testing.T) {
 		t.Fatalf("listed after release: %+v", mb.Items)
 	}
 
-	// asynclsp.release_ln is not wired yet.
-	_, lerr = e.lsps(rc.key, client.MethodReleaseLN, client.ReleaseLNParams{
-		Message: "x", Signature: "y"})
-	wantLSPSCode(t, "release_ln", lerr, lsps0.CodeMethodNotFound)
+	// asynclsp.release_ln: the listing's own text, signed with
+	// signmessage, as a wallet with only signmessage releases.
+	e.hold(0, rc)
+	e.lspsOK(rc.key, client.MethodListMailbox, nil, &mb)
+	if len(mb.Items) != 1 || !strings.HasPrefix(mb.Items[0].Sign, onionmsg.ReleaseMessagePrefix) {
+		t.Fatalf("list_mailbox offers no release text: %+v", mb.Items)
+	}
+	text := mb.Items[0].Sign
+	sig, err := rc.signer.SignMessage(e.ctx, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSig, err := other.signer.SignMessage(e.ctx, []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.unchanged("bad ln releases", func() {
+		for name, tc := range map[string]struct {
+			peer      onionmsg.NodeKey
+			text, sig string
+			code      int
+		}{
+			"another key's signature": {rc.key, text, otherSig, client.LSPSInvalidRequest},
+			"a text of our own":       {rc.key, "asynclsp release: hello", sig, client.LSPSInvalidRequest},
+			"the text edited":         {rc.key, text[:len(text)-2] + "00", sig, client.LSPSInvalidRequest},
+			"not zbase32":             {rc.key, text, strings.ToUpper(sig), client.LSPSInvalidRequest},
+			"sent by another peer":    {other.key, text, sig, client.LSPSForbidden},
+		} {
+			_, lerr := e.lsps(tc.peer, client.MethodReleaseLN,
+				client.ReleaseLNParams{Message: tc.text, Signature: tc.sig})
+			wantLSPSCode(t, name, lerr, tc.code)
+		}
+	})
+	e.lspsOK(rc.key, client.MethodReleaseLN, client.ReleaseLNParams{Message: text, Signature: sig}, &it)
+	if it.State != client.StateReleased || len(e.out.Sent()) != 2 {
+		t.Fatalf("after release_ln: %+v, %d sent", it, len(e.out.Sent()))
+	}
 
 	// The unavailable store is -31503, retry.
 	e.store.Close()

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 
 	"github.com/asynclsp/asynclsp/holdstore"
@@ -82,8 +81,13 @@ func (r *Role) registerReceiver(ctx context.Context, req *client.RegisterRequest
 		return nil, fmt.Errorf("%w: the signature does not verify under "+
 			"the node key", ErrInvalid)
 	}
-	if err := checkWebhookURL(req.WebhookURL); err != nil {
-		return nil, err
+	if req.WebhookURL != "" {
+		// The webhook_url is lsps5.set_webhook's with the app_name
+		// "default": the same checks and the same limit, in the
+		// registration's transaction.
+		if err := validateWebhookURL(req.WebhookURL); err != nil {
+			return nil, fmt.Errorf("%w: webhook_url: %w", ErrInvalid, err)
+		}
 	}
 
 	var secret [32]byte
@@ -92,10 +96,18 @@ func (r *Role) registerReceiver(ctx context.Context, req *client.RegisterRequest
 		if err := tx.UseChallenge(c.Nonce, c.ExpiresAt); err != nil {
 			return err
 		}
-		return tx.PutReceiver(vertex(req.NodeKey), sha256.Sum256(secret[:]),
+		err := tx.PutReceiver(vertex(req.NodeKey), sha256.Sum256(secret[:]), "")
+		if err != nil || req.WebhookURL == "" {
+			return err
+		}
+		_, err = r.setWebhookTx(tx, req.NodeKey, holdstore.DefaultAppName,
 			req.WebhookURL)
+		return err
 	})
+	var tooMany *lsps5Error
 	switch {
+	case errors.As(err, &tooMany):
+		return nil, tooMany
 	case errors.Is(err, holdstore.ErrChallengeUsed):
 		r.log.Warn("replayed registration challenge", "receiver", req.NodeKey)
 		return nil, fmt.Errorf("%w: challenge already answered", ErrConflict)
@@ -179,35 +191,6 @@ func (r *Role) authenticate(ctx context.Context, token string) (onionmsg.NodeKey
 			ErrUnauthorized)
 	}
 	return key, nil
-}
-
-// checkWebhookURL allows https URLs, and http ones only to a loopback host
-// (for tests and a demo on one machine).
-func checkWebhookURL(s string) error {
-	if s == "" {
-		return nil
-	}
-	if len(s) > maxWebhookURL {
-		return fmt.Errorf("%w: webhook URL over %d bytes", ErrInvalid, maxWebhookURL)
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.Opaque != "" {
-		return fmt.Errorf("%w: webhook URL is not an absolute URL", ErrInvalid)
-	}
-	if u.User != nil || u.Fragment != "" {
-		return fmt.Errorf("%w: webhook URL must have no user info or fragment",
-			ErrInvalid)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if isLoopback(u.Hostname()) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: webhook URL must be https (http only to a "+
-		"loopback address)", ErrInvalid)
 }
 
 func isLoopback(host string) bool {

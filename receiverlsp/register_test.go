@@ -183,7 +183,6 @@ func TestClientChecksTheChallenge(t *testing.T) {
 
 func TestWebhookURLs(t *testing.T) {
 	for url, ok := range map[string]bool{
-		"":                                true,
 		"https://wallet.example/hook":     true,
 		"http://127.0.0.1:8080/hook":      true,
 		"http://[::1]/hook":               true,
@@ -195,7 +194,7 @@ func TestWebhookURLs(t *testing.T) {
 		"/relative":                       false,
 		"https://":                        false,
 	} {
-		if err := checkWebhookURL(url); (err == nil) != ok {
+		if err := validateWebhookURL(url); (err == nil) != ok {
 			t.Errorf("%q: err = %v", url, err)
 		}
 	}
