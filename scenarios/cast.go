@@ -49,6 +49,12 @@ type Options struct {
 	// Tag is appended to the daemons' names and folders ("bob-ext"), so
 	// that a second cast can run on the same network.
 	Tag string
+
+	// Stock makes dave's wallet a wallet of the field (StockWallet): it
+	// speaks LSPS0 to carol over his lnd's connection with lnd's stock
+	// RPCs, registers its webhook with lsps5.set_webhook and signs with
+	// signmessage; no HTTP, no token. Cast.Dave is nil then.
+	Stock bool
 }
 
 // Cast is the cast of DESIGN.md on a regtest network: bob's asynclspd
@@ -68,8 +74,16 @@ type Cast struct {
 	// canceled_by_operator.
 	Operator *senderclient.Client
 
-	// Dave is dave's wallet backend at carol, signing with dave's lnd.
+	// Dave is dave's wallet backend on carol's HTTP API, signing with
+	// dave's lnd; nil with Options.Stock.
 	Dave *receiverclient.Client
+
+	// Stock is dave's wallet on LSPS0 with Options.Stock, else nil.
+	// RedialStock opens it again after dave's lnd restarted.
+	Stock *StockWallet
+
+	// Receiver is dave's wallet, whichever kind it is.
+	Receiver ReceiverWallet
 
 	// DaveKey is dave's node key.
 	DaveKey onionmsg.NodeKey
@@ -137,10 +151,6 @@ func Assemble(ctx context.Context, net *regtest.Network, opts Options,
 	if c.DaveKey, err = onionmsg.NewNodeKey(net.Dave.PubKey[:]); err != nil {
 		return nil, err
 	}
-	c.Dave, err = c.Carol.ReceiverClient(c.DaveKey, net.Dave.Client)
-	if err != nil {
-		return nil, err
-	}
 	hook := ""
 	if opts.Webhooks {
 		if c.Hooks, err = StartWebhookSink(c.Carol.NodeKey); err != nil {
@@ -148,13 +158,13 @@ func Assemble(ctx context.Context, net *regtest.Network, opts Options,
 		}
 		hook = c.Hooks.URL
 	}
-	if _, err := c.Dave.Register(ctx, hook); err != nil {
-		return nil, fmt.Errorf("dave registers with carol: %w", err)
+	if opts.Stock {
+		err = c.assembleStock(ctx, hook, opts.Invoices)
+	} else {
+		err = c.assembleHTTP(ctx, hook, opts.Invoices)
 	}
-	c.Uploaded, err = c.Dave.Refill(ctx, InvoiceMaker{net.Dave.Client},
-		opts.Invoices, 0, InvoiceLife, 0)
 	if err != nil {
-		return nil, fmt.Errorf("dave uploads invoices: %w", err)
+		return nil, err
 	}
 	if c.Uploaded.Accepted != opts.Invoices {
 		return nil, fmt.Errorf("carol accepted %d of dave's %d invoices: %+v",
@@ -162,6 +172,66 @@ func Assemble(ctx context.Context, net *regtest.Network, opts Options,
 	}
 
 	return c, nil
+}
+
+// assembleHTTP registers dave with carol over her HTTP API (a challenge
+// signed BIP-340 by his lnd) with the webhook, and uploads his invoices.
+func (c *Cast) assembleHTTP(ctx context.Context, hook string, invoices int) error {
+	var err error
+	c.Dave, err = c.Carol.ReceiverClient(c.DaveKey, c.Net.Dave.Client)
+	if err != nil {
+		return err
+	}
+	c.Receiver = HTTPWallet{c.Dave, c}
+	if _, err := c.Dave.Register(ctx, hook); err != nil {
+		return fmt.Errorf("dave registers with carol: %w", err)
+	}
+	c.Uploaded, err = c.Dave.Refill(ctx, InvoiceMaker{c.Net.Dave.Client},
+		invoices, 0, InvoiceLife, 0)
+	if err != nil {
+		return fmt.Errorf("dave uploads invoices: %w", err)
+	}
+	return nil
+}
+
+// StockApp is the app_name dave's stock wallet registers its webhook under.
+const StockApp = "dave's wallet"
+
+// assembleStock has dave's wallet reach carol as the field's wallets do:
+// LSPS0 over his lnd's connection, lsps5.set_webhook, and
+// asynclsp.add_invoices with invoices made by lnrpc AddInvoice.
+func (c *Cast) assembleStock(ctx context.Context, hook string, invoices int) error {
+	if err := c.RedialStock(ctx); err != nil {
+		return err
+	}
+	if hook != "" {
+		err := c.Stock.Call(ctx, "lsps5.set_webhook",
+			map[string]string{"app_name": StockApp, "webhook": hook}, nil)
+		if err != nil {
+			return fmt.Errorf("dave sets his webhook at carol: %w", err)
+		}
+	}
+	var err error
+	c.Uploaded, err = c.Stock.AddInvoices(ctx, invoices, 0, InvoiceLife)
+	if err != nil {
+		return fmt.Errorf("dave uploads invoices: %w", err)
+	}
+	return nil
+}
+
+// RedialStock opens dave's stock wallet again (after his lnd restarted:
+// its subscription ended with it), once his lnd is connected to carol.
+func (c *Cast) RedialStock(ctx context.Context) error {
+	if c.Stock != nil {
+		_ = c.Stock.Close()
+	}
+	var err error
+	c.Stock, err = DialStockWallet(ctx, c.Net.Dave, c.Net.Carol.PubKey)
+	if err != nil {
+		return fmt.Errorf("dave's wallet reaches carol over LSPS0: %w", err)
+	}
+	c.Receiver = c.Stock
+	return nil
 }
 
 // tagged is a daemon's name: its node's, with tag appended if any.
@@ -178,6 +248,10 @@ func (c *Cast) Close(ctx context.Context) error {
 	var errs []error
 	if c.Hooks != nil {
 		errs = append(errs, c.Hooks.Close(ctx))
+	}
+	if c.Stock != nil {
+		_ = c.Stock.Close() // dave's lnd may be gone: nothing to report
+		c.Stock = nil
 	}
 	for _, d := range []*lsp.Daemon{c.Carol, c.Bob} {
 		if d != nil {

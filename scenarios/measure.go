@@ -108,13 +108,13 @@ func (c *Cast) timeAsync(ctx context.Context, amount lnwire.MilliSatoshi) (
 	if err != nil {
 		return 0, err
 	}
-	rel, err := c.SignRelease(ctx, item)
+	rel, err := c.Receiver.SignRelease(ctx, item)
 	if err != nil {
 		return 0, err
 	}
 
 	posted := time.Now()
-	if _, err := c.Dave.PostReleaseRetry(ctx, rel); err != nil {
+	if _, err := c.Receiver.PostRelease(ctx, rel); err != nil {
 		return 0, err
 	}
 	done, at, err := pay.Wait(ctx)

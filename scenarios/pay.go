@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	receiverclient "github.com/asynclsp/asynclsp/receiverlsp/client"
@@ -114,13 +115,20 @@ func (c *Cast) WaitPayment(ctx context.Context, id, what string,
 }
 
 // WaitItem waits until dave's mailbox at carol lists the held payment with
-// hash, and returns it.
+// hash, and returns it. With a stock wallet, which reaches carol only
+// while dave's lnd is up, it is read through carol's admin API (as her
+// operator sees it: no release secret, no text to sign); the wallet reads
+// the rest itself when it signs.
 func (c *Cast) WaitItem(ctx context.Context,
 	hash lntypes.Hash) (*receiverclient.Item, error) {
 
+	mailbox := c.Receiver.Mailbox
+	if c.Stock != nil {
+		mailbox = c.carolsViewOfDave
+	}
 	var item *receiverclient.Item
 	err := poll(ctx, "dave's mailbox item "+hash.String(), func(ctx context.Context) (bool, error) {
-		items, err := c.Dave.Mailbox(ctx)
+		items, err := mailbox(ctx)
 		if err != nil {
 			return false, err
 		}
@@ -137,6 +145,36 @@ func (c *Cast) WaitItem(ctx context.Context,
 	return item, err
 }
 
+// carolsViewOfDave lists dave's pending items through carol's admin API.
+func (c *Cast) carolsViewOfDave(ctx context.Context) ([]receiverclient.Item, error) {
+	admin, err := c.Carol.AdminClient()
+	if err != nil {
+		return nil, err
+	}
+	page, err := admin.Mailbox(ctx, adminclient.MailboxOptions{
+		Receiver: c.DaveKey.String(), States: []string{"pending"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	items := make([]receiverclient.Item, 0, len(page.Items))
+	for _, a := range page.Items {
+		it := receiverclient.Item{AmountMsat: lnwire.MilliSatoshi(a.AmountMsat),
+			DeadlineHeight: a.DeadlineHeight, State: a.State, Version: a.Version}
+		sender, err1 := onionmsg.ParseNodeKey(a.SenderLSP)
+		hold, err2 := onionmsg.ParseHoldID(a.HoldID)
+		hash, err3 := lntypes.MakeHashFromStr(a.PaymentHash)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, fmt.Errorf("carol's admin mailbox item %+v: %w", a, err)
+		}
+		it.SenderLSP, it.HoldID, it.ReceiverKey = sender, hold, c.DaveKey
+		it.PaymentHash = receiverclient.Hex32(hash)
+		items = append(items, it)
+	}
+
+	return items, nil
+}
+
 // SignRelease has dave's lnd sign a release of it valid for ReleaseTTL, and
 // returns its hex as a wallet posts it.
 func (c *Cast) SignRelease(ctx context.Context,
@@ -145,19 +183,18 @@ func (c *Cast) SignRelease(ctx context.Context,
 	return SignReleaseWith(ctx, it, c.Net.Dave.Client)
 }
 
-// Release has dave's wallet backend sign a release of it with dave's lnd
-// and post it to carol as a wallet should: again while carol answers 503
-// or not at all (receiverclient.PostReleaseRetry). It returns the item as
-// carol answered.
+// Release has dave's wallet sign a release of it and hand it to carol as a
+// wallet should: again while carol answers 503 or not at all. It returns
+// the item as carol answered.
 func (c *Cast) Release(ctx context.Context,
 	it *receiverclient.Item) (*receiverclient.Item, error) {
 
-	rel, err := c.SignRelease(ctx, it)
+	rel, err := c.Receiver.SignRelease(ctx, it)
 	if err != nil {
 		return nil, err
 	}
 
-	return c.Dave.PostReleaseRetry(ctx, rel)
+	return c.Receiver.PostRelease(ctx, rel)
 }
 
 // SignReleaseWith signs a release of it with signer, which need not hold

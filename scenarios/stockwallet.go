@@ -21,6 +21,9 @@ import (
 // lsps0Type is the BOLT8 message type of LSPS0 (bLIP-50).
 const lsps0Type = 37913
 
+// callTimeout bounds waiting for one answer.
+const callTimeout = 30 * time.Second
+
 // RPCError is a JSON-RPC 2.0 error the LSP answered.
 type RPCError struct {
 	Code    int             `json:"code"`
@@ -206,6 +209,9 @@ func (w *StockWallet) SendRaw(ctx context.Context, id string,
 func (w *StockWallet) send(ctx context.Context, id string,
 	payload []byte) (RPCResponse, error) {
 
+	// An LSP may drop a message (its rate limit): no answer ever comes.
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
 	ch := w.nullID
 	if id != "" {
 		ch = make(chan RPCResponse, 1)

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,15 +13,16 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/onionmsg"
-	receiverclient "github.com/asynclsp/asynclsp/receiverlsp/client"
 )
 
 // Webhook is one webhook the sink received.
 type Webhook struct {
 	At time.Time
 
-	// Method is the notification's method; empty if it did not verify.
+	// Method and Params are the notification's; empty if it did not
+	// verify.
 	Method string
+	Params json.RawMessage
 
 	// Err says why it was refused: nil for a webhook signed by the LSP,
 	// fresh, and not seen before.
@@ -28,9 +30,11 @@ type Webhook struct {
 }
 
 // WebhookSink is dave's wallet's webhook endpoint on 127.0.0.1: it
-// verifies each webhook's signature against the receiver LSP's node key
-// (receiverclient.VerifyWebhook), drops a signature seen before, and
-// records what came.
+// checks each webhook with a validator written from bLIP-55 alone
+// (ValidateSpecWebhook: the receiver LSP's ln_signature over the spec's
+// message, the spec's timestamp), drops a signature seen before, records
+// what came, and answers 200 OK, the only answer LSPS5 counts as
+// delivered.
 type WebhookSink struct {
 	// URL is what the receiver registers.
 	URL string
@@ -84,19 +88,16 @@ func (s *WebhookSink) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hook := Webhook{At: time.Now()}
-	n, err := receiverclient.VerifyWebhook(s.lsp, r.Header, body, hook.At)
-	sig := r.Header.Get("x-lsps5-signature")
-
+	n, sig, err := ValidateSpecWebhook(s.lsp[:], r.Method, r.Header, body, hook.At)
 	s.mu.Lock()
 	switch {
 	case err != nil:
 		hook.Err = err
-	case s.seen[sig]:
-		hook.Err = fmt.Errorf("%w: signature seen before",
-			receiverclient.ErrBadWebhook)
+	case s.seen[string(sig)]:
+		hook.Err = fmt.Errorf("%w: signature seen before", ErrSpecWebhook)
 	default:
-		s.seen[sig] = true
-		hook.Method = n.Method
+		s.seen[string(sig)] = true
+		hook.Method, hook.Params = n.Method, n.Params
 	}
 	s.got = append(s.got, hook)
 	close(s.changed)
@@ -107,7 +108,7 @@ func (s *WebhookSink) receive(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, hook.Err.Error(), http.StatusUnauthorized)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	w.WriteHeader(http.StatusOK)
 }
 
 // Received returns every webhook so far, in order.

@@ -4,8 +4,8 @@ import "time"
 
 // Defaults of Limits.
 const (
-	DefaultPeerRate       = 1.0
-	DefaultPeerBurst      = 10
+	DefaultPeerRate       = 10.0
+	DefaultPeerBurst      = 50
 	DefaultPeerQueue      = 8
 	DefaultMaxPeers       = 1024
 	DefaultMaxHandlers    = 16

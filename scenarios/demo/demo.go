@@ -46,6 +46,11 @@ type Config struct {
 	// Keep keeps the network's folder, with every log, after a success
 	// (it is always kept after a failure).
 	Keep bool
+
+	// HTTPWallet has dave's wallet use carol's HTTP API with a token and
+	// BIP-340 signatures, instead of the standard path: LSPS0 over his
+	// lnd's connection and signmessage.
+	HTTPWallet bool
 }
 
 // ErrChecks: some check of the story did not hold.
@@ -64,6 +69,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Pairs, "pairs", 20, "async and direct payments measured, each (0: no measurement)")
 	fs.BoolVar(&cfg.MeasureOnly, "measure-only", false, "skip the story, only measure")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the network's folder and logs after a success")
+	fs.BoolVar(&cfg.HTTPWallet, "http-wallet", false, "dave's wallet uses carol's HTTP API and BIP-340 "+
+		"instead of LSPS0 over his lnd and signmessage")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -141,7 +148,7 @@ func Run(ctx context.Context, w io.Writer, cfg Config) (err error) {
 
 	step = time.Now()
 	cast, err := scenarios.Assemble(ctx, net, scenarios.Options{
-		Webhooks: true, Invoices: cfg.Pairs + 5,
+		Webhooks: true, Invoices: cfg.Pairs + 5, Stock: !cfg.HTTPWallet,
 	}, func(ctx context.Context, o lsp.Options) (*lsp.Daemon, error) {
 		o.Binary = bin
 		return lsp.Start(ctx, o)
@@ -162,9 +169,18 @@ func Run(ctx context.Context, w io.Writer, cfg Config) (err error) {
 	}
 	t.detail("bob runs the sender role and the embedded NATS server (%s); "+
 		"carol the receiver role, on bob's NATS", cast.Bob.NATSURL)
-	t.say("dave's wallet registered dave's node key with carol (webhook "+
-		"%s) and uploaded %d invoices made on his own lnd: %d accepted",
-		cast.Hooks.URL, len(cast.Uploaded.Results), cast.Uploaded.Accepted)
+	if cast.Stock != nil {
+		t.say("dave's wallet speaks LSPS0 to carol over his lnd's connection "+
+			"(SendCustomMessage, type 37913): lsps5.set_webhook %s, then "+
+			"asynclsp.add_invoices with %d invoices made on his own lnd: %d accepted",
+			cast.Hooks.URL, len(cast.Uploaded.Results), cast.Uploaded.Accepted)
+		t.detail("no HTTP and no token: carol knows dave by his node id, " +
+			"authenticated by the Lightning connection (BOLT8)")
+	} else {
+		t.say("dave's wallet registered dave's node key with carol (webhook "+
+			"%s) and uploaded %d invoices made on his own lnd: %d accepted",
+			cast.Hooks.URL, len(cast.Uploaded.Results), cast.Uploaded.Accepted)
+	}
 	t.detail("set up in %s", secs(time.Since(step)))
 
 	amount := lnwire.MilliSatoshi(cfg.AmountSat * 1000)

@@ -10,6 +10,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"github.com/asynclsp/asynclsp/internal/lsps0"
 	"net"
 	"net/url"
 	"os"
@@ -50,6 +51,7 @@ type Config struct {
 	NATS     NATSConfig          `group:"nats" namespace:"nats"`
 	Sender   senderlsp.Config    `group:"sender" namespace:"sender"`
 	Receiver receiverlsp.Options `group:"receiver" namespace:"receiver"`
+	LSPS0    lsps0.Limits        `group:"lsps0" namespace:"lsps0"`
 }
 
 // LndConfig says how to reach the lnd this daemon runs next to.
@@ -135,6 +137,10 @@ func DefaultConfig() Config {
 			AckWait: 10 * time.Second, PeerRate: 200, PeerBurst: 500},
 		Sender:   senderlsp.DefaultConfig(),
 		Receiver: receiverlsp.DefaultOptions(),
+		LSPS0: lsps0.Limits{PeerRate: lsps0.DefaultPeerRate,
+			PeerBurst: lsps0.DefaultPeerBurst, PeerQueue: lsps0.DefaultPeerQueue,
+			MaxPeers: lsps0.DefaultMaxPeers, MaxHandlers: lsps0.DefaultMaxHandlers,
+			HandlerTimeout: lsps0.DefaultHandlerTimeout, PeerIdle: lsps0.DefaultPeerIdle},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/asynclsp/asynclsp/internal/lsps0"
 	"log/slog"
 	"net"
 	"os"
@@ -150,10 +151,16 @@ func (d *daemon) open(ctx context.Context) error {
 		}
 	}
 	if cfg.Has(RoleReceiver) {
+		lspsMetrics, err := lsps0.NewMetrics(d.reg)
+		if err != nil {
+			return err
+		}
 		d.receiver, err = receiverlsp.New(receiverlsp.Config{
 			NodeKey: self, Network: d.lnd.ChainParams(), Store: d.store,
-			Messenger: d.node, Signer: d.lnd, Height: d.lnd,
-			Options: cfg.Receiver, Logger: d.log})
+			Messenger: d.node, Signer: d.lnd, MessageSigner: d.lnd,
+			Height: d.lnd, Options: cfg.Receiver, Logger: d.log,
+			LSPS: lsps0.NewServer(d.log, lsps0.WithLimits(cfg.LSPS0),
+				lsps0.WithMetrics(lspsMetrics))})
 		if err != nil {
 			return err
 		}
@@ -188,6 +195,12 @@ func (d *daemon) serve(ctx context.Context) error {
 	if d.receiver != nil {
 		d.receiver.Register(mux)
 		run("receiver role", d.receiver.Run)
+		// LSPS0 from the Lightning peers (bLIP-50), and their coming
+		// online, which resets their LSPS5 cooldowns (55:620-645).
+		run("LSPS0", func(ctx context.Context) error {
+			return d.receiver.LSPS().Run(ctx, lsps0.NewLndTransport(d.lnd))
+		})
+		run("peer events", d.peersOnline)
 	}
 	// A bus message is acknowledged only once the state machine it belongs
 	// to has taken it, durably: nothing is consumed before the roles have
@@ -262,4 +275,30 @@ func (d *daemon) close() error {
 		errs = append(errs, d.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// peersOnline tells the receiver role of each peer that comes online, until
+// ctx ends. lnd's stream survives its restarts; a failure to reset a
+// cooldown is logged and costs at most one cooldown.
+func (d *daemon) peersOnline(ctx context.Context) error {
+	sub, err := d.lnd.SubscribePeerEvents(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("lnd peer events: %w", err)
+	}
+	defer sub.Close()
+	for ev := range sub.Updates() {
+		if !ev.Online {
+			continue
+		}
+		if err := d.receiver.PeerOnline(ctx, onionmsg.NodeKey(ev.Peer)); err != nil && ctx.Err() == nil {
+			d.own.Warn("cannot reset a peer's webhook cooldowns", "peer", ev.Peer, "err", err)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return sub.Err()
 }
