@@ -72,7 +72,8 @@ func TestAsynclspMethods(t *testing.T) {
 	var it client.Item
 	e.lspsOK(rc.key, client.MethodGetItem, client.GetItemParams{
 		SenderLSP: m.SenderLSPKey.String(), HoldID: m.HoldID.String()}, &it)
-	if it.State != client.StatePending || it.HoldID != m.HoldID {
+	if it.State != client.StatePending || it.HoldID != m.HoldID ||
+		!strings.HasPrefix(it.Sign, onionmsg.ReleaseMessagePrefix) {
 		t.Fatalf("get_item %+v", it)
 	}
 	_, lerr = e.lsps(rc.key, client.MethodGetItem, client.GetItemParams{

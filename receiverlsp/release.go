@@ -80,6 +80,7 @@ func (r *Role) ownItem(ctx context.Context, receiver onionmsg.NodeKey,
 		ready = it.Version > after
 	}
 	out := toAPI(it)
+	out.Sign = r.releaseText(&out)
 	return &out, ready, nil
 }
 

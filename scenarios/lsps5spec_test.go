@@ -25,6 +25,10 @@ const specExampleHex = "4c535053353a20444f204e4f54205349" +
 	"737073352e676f6f64627965222c2270" +
 	"6172616d73223a7b7d7d"
 
+// webhookVectorSig is docs/protocol.md's: the secret key 1's ln_signature
+// over the spec's example message.
+const webhookVectorSig = "d98gq64fc1fokenqse6xq3dsrd1dkspx9cr46fm83ncxcqjbobxmh7r9hapsqmo651jrnfc6mxs7nqhw5844jn1136ueufofnxwu7wyd"
+
 const (
 	specExampleTS   = "2023-05-04T10:52:58.395Z"
 	specExampleBody = `{"jsonrpc":"2.0","method":"lsps5.goodbye","params":{}}`
@@ -64,6 +68,11 @@ func TestSpecWebhookValidator(t *testing.T) {
 	}
 	key := lsp.PubKey().SerializeCompressed()
 	good := signSpec(lsp, msg)
+	// docs/protocol.md's vector, made by asynclsp's signer: the spec's
+	// recipe written here independently signs the same 65 bytes.
+	if good != webhookVectorSig {
+		t.Fatalf("key 1 over the spec's example: %s, docs say %s", good, webhookVectorSig)
+	}
 
 	n, _, err := ValidateSpecWebhook(key, "POST", headers(specExampleTS, good),
 		[]byte(specExampleBody), at)

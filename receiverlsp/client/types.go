@@ -174,8 +174,8 @@ type Item struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 
-	// Sign, in a mailbox listing, is a release of the pending item as
-	// text, for a wallet that signs only with signmessage (an
+	// Sign, in a listing or a read of a pending item, is a release of
+	// it as text, valid for minutes, for a wallet that signs only with signmessage (an
 	// ln_signature): sign it exactly and send it with the signature to
 	// asynclsp.release_ln. Empty when the LSP offers none.
 	Sign string `json:"sign,omitempty"`
