@@ -205,6 +205,47 @@ func (c *Client) LookupInvoice(ctx context.Context,
 	return inv, nil
 }
 
+// ListPendingInvoices returns, in AddIndex order, up to limit of the
+// invoices that are OPEN or ACCEPTED (settled and canceled ones are left
+// out) and whose AddIndex is above afterAddIndex, each with its HTLCs. To
+// read them all, start after 0 and ask again after the last one's
+// AddIndex; a page shorter than limit is the last. Each page is one call
+// to lnd (ListInvoices with pending_only).
+func (c *Client) ListPendingInvoices(ctx context.Context,
+	afterAddIndex uint64, limit uint32) ([]Invoice, error) {
+
+	const op = "ListPendingInvoices"
+	if limit == 0 {
+		return nil, fmt.Errorf("lnd %s: %w: limit must be positive", op,
+			ErrInvalidRequest)
+	}
+
+	var resp *lnrpc.ListInvoiceResponse
+	err := c.do(ctx, op, func(ctx context.Context) error {
+		ctx, cl := c.lightning(ctx)
+		var err error
+		resp, err = cl.ListInvoices(ctx, &lnrpc.ListInvoiceRequest{
+			PendingOnly: true, IndexOffset: afterAddIndex,
+			NumMaxInvoices: uint64(limit),
+		})
+
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Invoice, 0, len(resp.Invoices))
+	for _, in := range resp.Invoices {
+		inv, err := invoiceFromRPC(in)
+		if err != nil {
+			return nil, fmt.Errorf("lnd %s: %w", op, err)
+		}
+		out = append(out, inv)
+	}
+
+	return out, nil
+}
+
 // DecodePayReq decodes a BOLT 11 invoice with lnd, which also checks that it
 // is for lnd's network.
 func (c *Client) DecodePayReq(ctx context.Context,

@@ -127,7 +127,8 @@ type Invoice struct {
 	// channels.
 	Private bool
 
-	// AddIndex is lnd's index of the invoice.
+	// AddIndex is lnd's index of the invoice: it grows by one with
+	// every invoice added, and ListPendingInvoices pages by it.
 	AddIndex uint64
 
 	// HTLCs are the HTLCs that paid or tried to pay the invoice.
@@ -157,6 +158,22 @@ type InvoiceHTLC struct {
 
 	// State is the HTLC's state.
 	State HTLCState
+}
+
+// CircuitKey names an incoming HTLC: the short channel id it arrived on
+// and its index there. lnd's invoice registry and its HTLC events use the
+// same key, so an HtlcEvent's circuit finds the invoice HTLC with it.
+type CircuitKey struct {
+	// ChanID is the short channel id of the incoming channel.
+	ChanID uint64
+
+	// HTLCIndex is the HTLC's index on that channel.
+	HTLCIndex uint64
+}
+
+// Circuit returns the HTLC's incoming circuit.
+func (h InvoiceHTLC) Circuit() CircuitKey {
+	return CircuitKey{ChanID: h.ChanID, HTLCIndex: h.HTLCIndex}
 }
 
 // MinAcceptedExpiry returns the lowest expiry height among the accepted
