@@ -94,6 +94,8 @@ var transientMessages = []string{
 	"system interrupt",
 	"server is stopped",
 	"exiting",
+	// routerrpc's SubscribeHtlcEvents when lnd's HTLC notifier stops.
+	"htlc event subscription terminated",
 }
 
 // mapError turns an error of a call to lnd into one of our sentinels where
