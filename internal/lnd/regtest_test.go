@@ -41,6 +41,7 @@ func TestRegtest(t *testing.T) {
 	t.Run("CustomMessages", func(t *testing.T) {
 		testCustomMessages(t, net)
 	})
+	t.Run("HtlcEvents", func(t *testing.T) { testHtlcEvents(t, net) })
 }
 
 // testHoldSettle is the async payment's happy path at the lnd level: bob
