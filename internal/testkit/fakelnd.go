@@ -3,6 +3,7 @@ package testkit
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynclsp/asynclsp/internal/lnd"
@@ -46,6 +47,22 @@ type FakeLnd struct {
 
 	// hook runs at named points of the fake's life (SetHook).
 	hook func(method, phase string)
+
+	// addIndex is the last invoice's add index, htlcIndex the next
+	// incoming HTLC's index on channel 1.
+	addIndex  uint64
+	htlcIndex uint64
+
+	// htlcLog is every HTLC event so far, for the node-wide streams
+	// (SubscribeHtlcEvents); htlcChanged is closed and replaced on every
+	// append; while htlcDown, events are lost (HtlcEventsDown).
+	htlcLog     []lnd.HtlcEvent
+	htlcChanged chan struct{}
+	htlcDown    bool
+
+	// inFlight counts the RPCs under way, maxInFlight its peak; latency
+	// (nanoseconds) delays each RPC (SetLatency).
+	inFlight, maxInFlight, latency atomic.Int64
 }
 
 // Outcome scripts one outbound payment attempt.
@@ -79,8 +96,9 @@ func NewFakeLnd(clk clock.Clock, peer onionmsg.NodeKey) *FakeLnd {
 			LocalBalance: 10_000_000, Active: true,
 			MaxIncomingHTLCs: 483, MaxOutgoingHTLCs: 483,
 		}},
-		calls: map[string]int{},
-		errs:  map[string]error{},
+		calls:       map[string]int{},
+		errs:        map[string]error{},
+		htlcChanged: make(chan struct{}),
 	}
 }
 
@@ -226,20 +244,56 @@ func (f *FakeLnd) PayHoldInvoice(hash lntypes.Hash, expiry uint32) error {
 	return nil
 }
 
+// accept is the sender's one HTLC arriving on channel 1 (lnd emits no
+// HTLC event for it); f.mu is held.
 func (f *FakeLnd) accept(inv *lnd.Invoice, expiry uint32) {
 	inv.State, inv.AmountPaidMsat = lnd.InvoiceAccepted, inv.ValueMsat
-	inv.HTLCs = []lnd.InvoiceHTLC{{ChanID: 1, AmountMsat: inv.ValueMsat,
-		MPPTotalMsat: inv.ValueMsat, AcceptHeight: f.height,
-		ExpiryHeight: expiry, State: lnd.HTLCAccepted}}
+	inv.HTLCs = []lnd.InvoiceHTLC{{ChanID: 1, HTLCIndex: f.htlcIndex,
+		AmountMsat: inv.ValueMsat, MPPTotalMsat: inv.ValueMsat,
+		AcceptHeight: f.height, ExpiryHeight: expiry,
+		State: lnd.HTLCAccepted}}
+	f.htlcIndex++
 }
 
-// CancelByLnd is lnd canceling the invoice on its own (expiry).
+// CancelByLnd is lnd canceling the invoice on its own (expiry): its
+// accepted HTLCs fail back, with their HTLC events.
 func (f *FakeLnd) CancelByLnd(hash lntypes.Hash) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if inv, ok := f.invoices[hash]; ok && !inv.State.IsFinal() {
-		inv.State = lnd.InvoiceCanceled
+		f.cancel(inv)
 		f.notify(hash)
+	}
+}
+
+// cancel cancels inv and fails its accepted HTLCs back; f.mu is held.
+func (f *FakeLnd) cancel(inv *lnd.Invoice) {
+	inv.State = lnd.InvoiceCanceled
+	f.resolveHTLCs(inv, lnd.HTLCCanceled)
+}
+
+// resolveHTLCs settles or cancels inv's accepted HTLCs and emits the HTLC
+// events lnd v0.21 does (TestRegtest/HtlcEvents): LINK_FAILED
+// (INVOICE_CANCELED) then FINAL_FAILED, or SETTLED then FINAL_SETTLED;
+// f.mu is held.
+func (f *FakeLnd) resolveHTLCs(inv *lnd.Invoice, to lnd.HTLCState) {
+	now := f.clock.Now()
+	for i := range inv.HTLCs {
+		h := &inv.HTLCs[i]
+		if h.State != lnd.HTLCAccepted {
+			continue
+		}
+		h.State = to
+		first := lnd.HtlcEvent{Kind: lnd.HtlcSettled,
+			Circuit: h.Circuit(), Time: now}
+		last := lnd.HtlcEvent{Kind: lnd.HtlcFinalSettled,
+			Circuit: h.Circuit(), Offchain: true, Time: now}
+		if to == lnd.HTLCCanceled {
+			first.Kind, first.FailureDetail = lnd.HtlcLinkFailed,
+				"INVOICE_CANCELED"
+			last.Kind = lnd.HtlcFinalFailed
+		}
+		f.emitHtlc(first, last)
 	}
 }
 

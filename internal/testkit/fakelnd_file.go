@@ -22,6 +22,11 @@ type fakeState struct {
 	Sent     []lnd.SendPaymentRequest
 	AutoPay  bool
 	Default  Outcome
+
+	// AddIndex and HTLCIndex are the last add index and the next HTLC
+	// index.
+	AddIndex  uint64
+	HTLCIndex uint64
 }
 
 // Persist makes the fake write its state to path after every change
@@ -49,6 +54,7 @@ func (f *FakeLnd) saveErr() error {
 		Payments: map[string]*lnd.Payment{}, Secrets: map[string]lntypes.Preimage{},
 		Scripts: map[string][]Outcome{}, Channels: f.channels, Sent: f.sent,
 		AutoPay: f.autoPay, Default: f.otherwise,
+		AddIndex: f.addIndex, HTLCIndex: f.htlcIndex,
 	}
 	for h, v := range f.invoices {
 		st.Invoices[h.String()] = v
@@ -89,6 +95,7 @@ func LoadFakeLnd(clk clock.Clock, path string) (*FakeLnd, error) {
 	f := NewFakeLnd(clk, [33]byte{})
 	f.height, f.channels, f.sent = st.Height, st.Channels, st.Sent
 	f.autoPay, f.otherwise = st.AutoPay, st.Default
+	f.addIndex, f.htlcIndex = st.AddIndex, st.HTLCIndex
 	parse := func(s string) lntypes.Hash {
 		h, err := lntypes.MakeHashFromStr(s)
 		if err != nil {

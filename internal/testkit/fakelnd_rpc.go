@@ -12,6 +12,7 @@ import (
 // The RPCs of FakeLnd, with the adapter's signatures and errors.
 
 func (f *FakeLnd) CurrentHeight(ctx context.Context) (uint32, error) {
+	defer f.call()()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter("CurrentHeight"); err != nil {
@@ -21,6 +22,7 @@ func (f *FakeLnd) CurrentHeight(ctx context.Context) (uint32, error) {
 }
 
 func (f *FakeLnd) SubscribeBlocks(ctx context.Context) (*lnd.Subscription[uint32], error) {
+	defer f.call()()
 	f.mu.Lock()
 	err := f.enter("SubscribeBlocks")
 	f.mu.Unlock()
@@ -33,6 +35,7 @@ func (f *FakeLnd) SubscribeBlocks(ctx context.Context) (*lnd.Subscription[uint32
 }
 
 func (f *FakeLnd) AddHoldInvoice(ctx context.Context, req lnd.HoldInvoiceRequest) (lnd.AddedInvoice, error) {
+	defer f.call()()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter("AddHoldInvoice"); err != nil {
@@ -42,20 +45,23 @@ func (f *FakeLnd) AddHoldInvoice(ctx context.Context, req lnd.HoldInvoiceRequest
 		return lnd.AddedInvoice{}, fmt.Errorf("fake AddHoldInvoice: %w", lnd.ErrInvoiceExists)
 	}
 	payReq := "lnbcrtfakehold1" + req.Hash.String()
+	f.addIndex++
 	f.invoices[req.Hash] = &lnd.Invoice{
 		Hash: req.Hash, PaymentRequest: payReq, Memo: req.Memo,
 		ValueMsat: req.ValueMsat, State: lnd.InvoiceOpen,
 		CreatedAt: f.clock.Now(), Expiry: req.Expiry, CltvExpiry: req.CltvExpiry,
+		AddIndex: f.addIndex,
 	}
 	if f.autoPay {
 		f.accept(f.invoices[req.Hash], f.height+uint32(req.CltvExpiry))
 	}
 	f.notify(req.Hash)
 	f.at("AddHoldInvoice", "after")
-	return lnd.AddedInvoice{Hash: req.Hash, PaymentRequest: payReq}, nil
+	return lnd.AddedInvoice{Hash: req.Hash, PaymentRequest: payReq, AddIndex: f.addIndex}, nil
 }
 
 func (f *FakeLnd) SubscribeSingleInvoice(ctx context.Context, hash lntypes.Hash) (*lnd.Subscription[lnd.Invoice], error) {
+	defer f.call()()
 	f.mu.Lock()
 	err := f.enter("SubscribeSingleInvoice")
 	_, ok := f.invoices[hash]
@@ -73,6 +79,7 @@ func (f *FakeLnd) SubscribeSingleInvoice(ctx context.Context, hash lntypes.Hash)
 }
 
 func (f *FakeLnd) LookupInvoice(ctx context.Context, hash lntypes.Hash) (lnd.Invoice, error) {
+	defer f.call()()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter("LookupInvoice"); err != nil {
@@ -86,6 +93,7 @@ func (f *FakeLnd) LookupInvoice(ctx context.Context, hash lntypes.Hash) (lnd.Inv
 }
 
 func (f *FakeLnd) SettleInvoice(ctx context.Context, preimage lntypes.Preimage) error {
+	defer f.call()()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter("SettleInvoice"); err != nil {
@@ -103,15 +111,14 @@ func (f *FakeLnd) SettleInvoice(ctx context.Context, preimage lntypes.Preimage) 
 		return fmt.Errorf("fake SettleInvoice: %w", lnd.ErrInvoiceOpen)
 	}
 	inv.State, inv.Preimage = lnd.InvoiceSettled, &preimage
-	for i := range inv.HTLCs {
-		inv.HTLCs[i].State = lnd.HTLCSettled
-	}
+	f.resolveHTLCs(inv, lnd.HTLCSettled)
 	f.notify(inv.Hash)
 	f.at("SettleInvoice", "after")
 	return nil
 }
 
 func (f *FakeLnd) CancelInvoice(ctx context.Context, hash lntypes.Hash) error {
+	defer f.call()()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter("CancelInvoice"); err != nil {
@@ -126,16 +133,14 @@ func (f *FakeLnd) CancelInvoice(ctx context.Context, hash lntypes.Hash) error {
 	case inv.State == lnd.InvoiceSettled:
 		return fmt.Errorf("fake CancelInvoice: %w", lnd.ErrInvoiceSettled)
 	}
-	inv.State = lnd.InvoiceCanceled
-	for i := range inv.HTLCs {
-		inv.HTLCs[i].State = lnd.HTLCCanceled
-	}
+	f.cancel(inv)
 	f.notify(hash)
 	f.at("CancelInvoice", "after")
 	return nil
 }
 
 func (f *FakeLnd) DecodePayReq(ctx context.Context, payReq string) (lnd.PayReq, error) {
+	defer f.call()()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter("DecodePayReq"); err != nil {
@@ -149,19 +154,23 @@ func (f *FakeLnd) DecodePayReq(ctx context.Context, payReq string) (lnd.PayReq, 
 }
 
 func (f *FakeLnd) SendPayment(ctx context.Context, req lnd.SendPaymentRequest) (*lnd.Subscription[lnd.Payment], error) {
+	done := f.call() // ended before TrackPayment counts itself
 	f.mu.Lock()
 	if err := f.enter("SendPayment"); err != nil {
 		f.mu.Unlock()
+		done()
 		return nil, err
 	}
 	fi, pr, err := decodeFakeInvoice(req.Invoice)
 	if err != nil {
 		f.mu.Unlock()
+		done()
 		return nil, fmt.Errorf("fake SendPayment: %w", err)
 	}
 	f.secrets[pr.Hash] = fi.Preimage
 	if p, ok := f.payments[pr.Hash]; ok && p.Status != lnd.PaymentFailed {
 		f.mu.Unlock()
+		done()
 		return nil, fmt.Errorf("fake SendPayment: %w", lnd.ErrPaymentExists)
 	}
 	f.sent = append(f.sent, req)
@@ -181,10 +190,12 @@ func (f *FakeLnd) SendPayment(ctx context.Context, req lnd.SendPaymentRequest) (
 	f.notify(pr.Hash)
 	f.at("SendPayment", "after")
 	f.mu.Unlock()
+	done()
 	return f.TrackPayment(ctx, pr.Hash)
 }
 
 func (f *FakeLnd) TrackPayment(ctx context.Context, hash lntypes.Hash) (*lnd.Subscription[lnd.Payment], error) {
+	defer f.call()()
 	f.mu.Lock()
 	err := f.enter("TrackPayment")
 	_, ok := f.payments[hash]
@@ -202,6 +213,7 @@ func (f *FakeLnd) TrackPayment(ctx context.Context, hash lntypes.Hash) (*lnd.Sub
 }
 
 func (f *FakeLnd) ListChannels(ctx context.Context) ([]lnd.Channel, error) {
+	defer f.call()()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.enter("ListChannels"); err != nil {
