@@ -13,14 +13,28 @@
 // backoff while lnd is unreachable, starting or shutting down, for up to
 // Config.RetryFor; then they fail with ErrUnavailable. Subscriptions
 // (SubscribeSingleInvoice, SendPayment, TrackPayment, SubscribeBlocks,
-// SubscribePeerEvents, SubscribeCustomMessages) are re-established for as
-// long as their context lives, and after each reconnect the state is read
-// again (LookupInvoice, TrackPaymentV2, the block epoch lnd sends on
-// registration, ListPeers) and delivered if it changed, so no transition is
-// missed. A payment whose stream broke is tracked, not sent again (unless
-// lnd never recorded it). Custom messages are events, not state: those
-// sent while the stream is down are lost. SendCustomMessage is the one
-// call tried only once (see there).
+// SubscribePeerEvents, SubscribeCustomMessages, SubscribeHtlcEvents) are
+// re-established for as long as their context lives, and after each
+// reconnect the state is read again (LookupInvoice, TrackPaymentV2, the
+// block epoch lnd sends on registration, ListPeers) and delivered if it
+// changed, so no transition is missed. A payment whose stream broke is
+// tracked, not sent again (unless lnd never recorded it). Custom messages
+// and HTLC events are events, not state: those of a stream that is down
+// are lost. SubscribeHtlcEvents says so with HtlcResubscribed, after which
+// its consumer reconciles (ListPendingInvoices pages the OPEN and ACCEPTED
+// invoices). SendCustomMessage is the one call tried only once (see there).
+//
+// # Many held invoices (issue 15)
+//
+// lnrpc's SubscribeInvoices never reports ACCEPTED or CANCELED (lnd's
+// invoice registry holds those back "for backwards compatibility"), so it
+// cannot tell that lnd canceled a held HTLC. SubscribeHtlcEvents can: a
+// cancel yields a RECEIVE link failure (INVOICE_CANCELED) and a final
+// failure, a settle a settle and a final settle, each naming the incoming
+// circuit that the invoice HTLC carries (InvoiceHTLC.Circuit). lnd emits
+// nothing when it accepts an HTLC. TestRegtest/HtlcEvents checks all this
+// on lnd v0.21.1, including a cancel while the payer's link is offline
+// (reported once it is back) and a restart of lnd.
 //
 // # lnd's errors (v0.21)
 //
@@ -40,6 +54,8 @@
 //	"peer <key> disconnected"               ErrPeerNotConnected (SendCustomMessage)
 //	Unknown: "shutdown"                     a custom message stream lnd ends
 //	                                        as it stops: re-established
+//	"htlc event subscription terminated"    an HTLC event stream lnd ends as
+//	                                        it stops: re-established
 //	Unavailable, "waiting to start...",
 //	"...in the process of starting...",
 //	"...shutting down", "wallet locked..."  retried, then ErrUnavailable
