@@ -106,7 +106,12 @@ func newNATSEnv(t testing.TB, senders int, tweak ...func(*Config)) *natsEnv {
 func (ne *natsEnv) ask(s int, req *onionmsg.InvoiceRequest) (*onionmsg.InvoiceReply, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		reply, err := ne.senders[s].node.Request(context.Background(), ne.lsp, req)
+		// The bus's 5 s default is a production bound; under -race on a
+		// loaded machine, the receiver's one write per request can queue
+		// past it, and this test is about what is answered, not when.
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		reply, err := ne.senders[s].node.Request(ctx, ne.lsp, req)
+		cancel()
 		if errors.Is(err, bus.ErrNoResponders) && time.Now().Before(deadline) {
 			// Poll: the responders start with the test.
 			time.Sleep(10 * time.Millisecond)
