@@ -123,6 +123,28 @@ func (s *Store) List(ctx context.Context, f Filter) (*Page, error) {
 	return page, nil
 }
 
+// CountByState returns how many holds are in each state.
+func (s *Store) CountByState(ctx context.Context) (map[State]int, error) {
+	rows, err := s.db.QueryContext(ctx,
+		"SELECT state, COUNT(*) FROM holds GROUP BY state")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	counts := make(map[State]int, len(States))
+	for rows.Next() {
+		var (
+			st State
+			n  int
+		)
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		counts[st] = n
+	}
+	return counts, rows.Err()
+}
+
 func (s *Store) queryHolds(ctx context.Context, q string, args ...any) ([]*Hold, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
