@@ -23,7 +23,7 @@ type model struct {
 // racing each other, with random failure reasons, and checks after every
 // step: each hold is where the model says, its reason is the most specific it
 // was given, and the log has one gap-free sequence with exactly one final
-// event per final hold.
+// event per final hold, and the running totals equal a recount.
 func TestPropertyInvariants(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		s, err := Open(context.Background(), Config{
@@ -181,6 +181,7 @@ func TestPropertyInvariants(t *testing.T) {
 					}
 				}
 				checkLog(rt, s)
+				checkTotals(rt, s)
 			},
 		})
 	})

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/routing/route"
 )
 
@@ -122,15 +121,6 @@ func (s *Store) List(ctx context.Context, f Filter) (*Page, error) {
 		page.Next = encodeCursor(last.CreatedAt.UnixNano(), last.ID)
 	}
 	return page, nil
-}
-
-// PendingAmountMsat is the sum of the amounts of every hold not yet final:
-// what the LSP may still have to forward.
-func (s *Store) PendingAmountMsat(ctx context.Context) (lnwire.MilliSatoshi, error) {
-	var sum sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT SUM(amount_msat) FROM holds
-		WHERE resolved = 0 AND state NOT IN ('SETTLED', 'CANCELED')`).Scan(&sum)
-	return lnwire.MilliSatoshi(sum.Int64), err
 }
 
 // CountByState returns how many holds are in each state.

@@ -29,7 +29,9 @@ const insertEventsSQL = `INSERT INTO hold_events
 // release (state, updated_at, attempts) from rewriting the four indexes
 // over resolved, deadlines and created_at, which is a third of its commit.
 // A reason replaces the stored one only if it ranks higher. There are few
-// shapes, so the statement cache holds each once.
+// shapes, so the statement cache holds each once. Entering SETTLED names
+// preimage and entering CANCELED failure_reason: the pending total's trigger
+// (migration 0007) is coded only into UPDATEs that name one of them.
 func transitionUpdate(t Transition, attempts int, preimage, hash []byte,
 	now time.Time) (string, []any) {
 

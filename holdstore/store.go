@@ -99,6 +99,9 @@ type Store struct {
 	notify   chan struct{}
 
 	closeOnce sync.Once
+
+	// totalsRepaired is how many running totals Open had to repair.
+	totalsRepaired int
 }
 
 // Open opens (creating if needed) the database at cfg.Path, applies pending
@@ -161,6 +164,9 @@ func (s *Store) init(ctx context.Context) error {
 	// file that is not a database fails here rather than later.
 	if err := migrate(ctx, s.db); err != nil {
 		return err
+	}
+	if err := s.recountTotals(ctx); err != nil {
+		return fmt.Errorf("recount totals: %w", err)
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {

@@ -68,6 +68,17 @@ type Config struct {
 	// free on the channels it would use.
 	MinFreeHTLCSlots int `long:"min-free-htlc-slots" description:"Refuse new holds when fewer HTLC slots are free on the channels they need"`
 
+	// CapacityOvercommit: a new hold is refused unless the amounts of
+	// the holds not yet final, plus its own with its routing fee limit,
+	// fit in this multiple of the outbound liquidity. 1 reserves the
+	// liquidity for every held payment; above 1 bets that not all of
+	// them are released at once.
+	CapacityOvercommit float64 `long:"capacity-overcommit" description:"Admit new holds while pending holds plus the new one need at most this multiple of the outbound liquidity (1: fully reserved)"`
+
+	// CapacityRefresh is how long one ListChannels of lnd serves the
+	// capacity checks of new holds; 0 asks lnd at every create.
+	CapacityRefresh time.Duration `long:"capacity-refresh" description:"How long one read of lnd's channels serves the capacity checks of new holds (0: read at every create)"`
+
 	// ReleaseClockSkew is how far in the future a release may be dated.
 	ReleaseClockSkew time.Duration `long:"release-clock-skew" description:"How far in the future a release's creation time may be"`
 
@@ -104,12 +115,24 @@ func DefaultConfig() Config {
 		QuickRetries:          []time.Duration{time.Second, 5 * time.Second, 15 * time.Second},
 		SlowRetryInterval:     time.Minute,
 		MinFreeHTLCSlots:      2,
+		CapacityOvercommit:    1,
+		CapacityRefresh:       2 * time.Second,
 		ReleaseClockSkew:      2 * time.Minute,
 		RequestTimeout:        10 * time.Second,
 		DeadlineInterval:      10 * time.Second,
 		MaxAmountMsat:         lnwire.NewMSatFromSatoshis(10_000_000),
 	}
 }
+
+// The bounds of capacity-overcommit and capacity-refresh. Below 1,
+// overcommit keeps part of the liquidity free; 100 is far beyond any sane
+// bet. A channel view older than a minute would admit holds on liquidity
+// long gone.
+const (
+	minOvercommit      = 0.01
+	maxOvercommit      = 100
+	maxCapacityRefresh = time.Minute
+)
 
 // lndAutoCancelBlocks is lnd's --invoices.holdexpirydelta: it cancels an
 // accepted hold invoice on its own this many blocks before the HTLC expires.
@@ -147,6 +170,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAmountMsat == 0 {
 		bad("max-amount-msat must be positive")
+	}
+	// NaN fails both comparisons.
+	if !(c.CapacityOvercommit >= minOvercommit && c.CapacityOvercommit <= maxOvercommit) {
+		bad("capacity-overcommit %v must be from %v to %v", c.CapacityOvercommit,
+			minOvercommit, maxOvercommit)
+	}
+	if c.CapacityRefresh < 0 || c.CapacityRefresh > maxCapacityRefresh {
+		bad("capacity-refresh %v must be from 0 to %v", c.CapacityRefresh,
+			maxCapacityRefresh)
 	}
 	return errors.Join(errs...)
 }

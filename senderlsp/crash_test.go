@@ -293,6 +293,13 @@ func waitHoldResolved(t *testing.T, dir string, timeout time.Duration) *holdstor
 	if finals != 1 {
 		t.Fatalf("%d final events", finals)
 	}
+	// The running total of pending holds came through the kill: the hold
+	// is final, nothing is pending, and Open had nothing to repair.
+	if p, err := store.PendingTotals(context.Background()); err != nil ||
+		p != (holdstore.Pending{}) || store.TotalsRepaired() != 0 {
+		t.Fatalf("pending %+v (%v), %d totals repaired at open", p, err,
+			store.TotalsRepaired())
+	}
 	return hold
 }
 

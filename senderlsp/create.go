@@ -246,63 +246,6 @@ func (m *Manager) receiverInvoice(ctx context.Context, id holdstore.ID,
 	return pr, reply.Invoice, nil
 }
 
-// checkCapacity refuses a payment the LSP could not forward once released:
-// too little outbound liquidity toward the receiver LSP after what pending
-// holds may need, or too few free HTLC slots.
-func (m *Manager) checkCapacity(ctx context.Context, req *PaymentRequest) error {
-	chans, err := m.lnd.ListChannels(ctx)
-	if err != nil {
-		return fmt.Errorf("list channels: %w", err)
-	}
-	pending, err := m.store.PendingAmountMsat(ctx)
-	if err != nil {
-		return err
-	}
-	// Channels with the receiver LSP if there are any, else every channel
-	// (the payment may route through others).
-	var direct, any []lnd.Channel
-	for _, c := range chans {
-		if !c.Active {
-			continue
-		}
-		any = append(any, c)
-		if c.RemotePubKey == route.Vertex(req.ReceiverLSP) {
-			direct = append(direct, c)
-		}
-	}
-	out := any
-	if len(direct) > 0 {
-		out = direct
-	}
-	var local lnwire.MilliSatoshi
-	slots := 0
-	for _, c := range out {
-		local += lnwire.MilliSatoshi(c.LocalBalance) * 1000
-		slots += c.FreeOutgoingSlots()
-	}
-	need := req.AmountMsat + m.cfg.RoutingFeeLimit(req.AmountMsat)
-	if local < pending+need {
-		return fmt.Errorf("%w: %d msat outbound, %d msat pending, %d msat needed",
-			ErrInsufficientLiquidity, local, pending, need)
-	}
-	if slots < m.cfg.MinFreeHTLCSlots {
-		return fmt.Errorf("%w: %d free outgoing slots", ErrNoHTLCSlots, slots)
-	}
-	if req.SenderNode != nil {
-		in := 0
-		for _, c := range any {
-			if c.RemotePubKey == route.Vertex(*req.SenderNode) {
-				in += c.FreeIncomingSlots()
-			}
-		}
-		if in < m.cfg.MinFreeHTLCSlots {
-			return fmt.Errorf("%w: %d free incoming slots from the sender",
-				ErrNoHTLCSlots, in)
-		}
-	}
-	return nil
-}
-
 func minTime(a, b time.Time) time.Time {
 	if a.Before(b) {
 		return a

@@ -28,6 +28,13 @@ func (h *harness) noHolds() {
 	}
 }
 
+// setChannels gives the fake lnd chans, and lets the capacity check's view
+// of lnd's channels expire, on the clock, so the next create sees them.
+func (h *harness) setChannels(chans []lnd.Channel) {
+	h.lnd.SetChannels(chans)
+	h.clock.SetTime(h.clock.Now().Add(h.cfg.CapacityRefresh))
+}
+
 func TestCreateRefusesBadRequests(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
@@ -55,13 +62,13 @@ func TestCreateRefusesWhatItCouldNotForward(t *testing.T) {
 	ctx := context.Background()
 	small := []lnd.Channel{{ChanID: 1, RemotePubKey: route.Vertex(h.carol),
 		LocalBalance: 20_000, Active: true, MaxOutgoingHTLCs: 483, MaxIncomingHTLCs: 483}}
-	h.lnd.SetChannels(small)
+	h.setChannels(small)
 	if _, err := h.m.CreatePayment(ctx, h.request(50_000_000)); !errors.Is(err, ErrInsufficientLiquidity) {
 		t.Fatalf("50k sat over a 20k sat channel: %v", err)
 	}
 	full := small
 	full[0].LocalBalance, full[0].OutgoingHTLCs = 10_000_000, 483
-	h.lnd.SetChannels(full)
+	h.setChannels(full)
 	if _, err := h.m.CreatePayment(ctx, h.request(50_000_000)); !errors.Is(err, ErrNoHTLCSlots) {
 		t.Fatalf("no free outgoing slots: %v", err)
 	}
@@ -73,7 +80,7 @@ func TestCreateRefusesWhatItCouldNotForward(t *testing.T) {
 		{ChanID: 2, RemotePubKey: route.Vertex(alice), Active: true,
 			MaxIncomingHTLCs: 483, IncomingHTLCs: 482},
 	}
-	h.lnd.SetChannels(chans)
+	h.setChannels(chans)
 	req := h.request(50_000_000)
 	req.SenderNode = &alice
 	if _, err := h.m.CreatePayment(ctx, req); !errors.Is(err, ErrNoHTLCSlots) {
@@ -83,7 +90,7 @@ func TestCreateRefusesWhatItCouldNotForward(t *testing.T) {
 
 	// Pending holds count against the liquidity: 0.1 BTC covers one
 	// 0.06 BTC payment, not two.
-	h.lnd.SetChannels(chans[:1])
+	h.setChannels(chans[:1])
 	if _, err := h.m.CreatePayment(ctx, h.request(6_000_000_000)); err != nil {
 		t.Fatal(err)
 	}

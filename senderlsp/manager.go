@@ -41,6 +41,9 @@ type Manager struct {
 	// refusals are the refused releases told to receiver LSPs lately.
 	refusals refusals
 
+	// channels is lnd's channels as create's capacity check reads them.
+	channels *channelView
+
 	mu      sync.Mutex
 	runners map[holdstore.ID]*runner
 	ctx     context.Context // the runners' context, set by Run
@@ -77,10 +80,11 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	return &Manager{
 		cfg: cfg, store: d.Store, lnd: d.Lnd, net: d.Net, clock: d.Clock,
-		log:     d.Logger.With("component", "senderlsp"),
-		metrics: d.Metrics,
-		runners: map[holdstore.ID]*runner{},
-		running: make(chan struct{}),
+		log:      d.Logger.With("component", "senderlsp"),
+		metrics:  d.Metrics,
+		channels: newChannelView(d.Lnd.ListChannels, d.Clock, cfg.CapacityRefresh),
+		runners:  map[holdstore.ID]*runner{},
+		running:  make(chan struct{}),
 	}, nil
 }
 

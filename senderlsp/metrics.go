@@ -20,6 +20,7 @@ type Metrics struct {
 	losses        prometheus.Counter
 	refused       *prometheus.CounterVec
 	refusals      *prometheus.CounterVec
+	committed     prometheus.Gauge
 }
 
 // Release verdicts, a label of the releases counter.
@@ -78,10 +79,17 @@ func NewMetrics(reg prometheus.Registerer, store *holdstore.Store) *Metrics {
 				"the hold's receiver LSP), or why nobody was told " +
 				"(not_receiver_lsp, not_held, bad_envelope, repeated).",
 		}, []string{"fate"}),
+		committed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "overcommit_ratio",
+			Help: "At the last create's capacity check: the amounts of the holds " +
+				"not yet final over the outbound liquidity they count against. " +
+				"Creates are refused once it would pass sender.capacity-overcommit.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.settleLatency, m.heldTime, m.cancels, m.attempts,
 			m.outcomes, m.releases, m.holdsHeld, m.losses, m.refused, m.refusals,
+			m.committed,
 			&stateCollector{store: store, desc: prometheus.NewDesc(
 				"asynclsp_sender_holds", "Holds by state.", []string{"state"}, nil)})
 	}
@@ -97,6 +105,7 @@ func (m *Metrics) held()                           { m.holdsHeld.Inc() }
 func (m *Metrics) loss()                           { m.losses.Inc() }
 func (m *Metrics) createRefused(reason string)     { m.refused.WithLabelValues(reason).Inc() }
 func (m *Metrics) refusal(fate string)             { m.refusals.WithLabelValues(fate).Inc() }
+func (m *Metrics) overcommit(ratio float64)        { m.committed.Set(ratio) }
 
 func (m *Metrics) outcome(result string, r holdstore.Reason) {
 	m.outcomes.WithLabelValues(result, string(r)).Inc()

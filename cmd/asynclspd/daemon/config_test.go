@@ -110,6 +110,7 @@ nats.peerrate=50
 
 [sender]
 sender.fee-ppm=5
+sender.capacity-overcommit=1.5
 sender.quick-retry=2s
 sender.quick-retry=4s
 `)
@@ -134,6 +135,9 @@ sender.quick-retry=4s
 			cfg.NATS.StreamReplicas, cfg.Sender.FeePPM, cfg.NATS.AckWait)
 	case !slices.Equal(cfg.Sender.QuickRetries, []time.Duration{3 * time.Second}):
 		t.Errorf("quick-retry %v: the flag replaces the file's list", cfg.Sender.QuickRetries)
+	case cfg.Sender.CapacityOvercommit != 1.5 || cfg.Sender.CapacityRefresh != 2*time.Second:
+		t.Errorf("capacity-overcommit %v from the file, capacity-refresh %v by default",
+			cfg.Sender.CapacityOvercommit, cfg.Sender.CapacityRefresh)
 	case cfg.NATS.PeerRate != 50 || cfg.NATS.PeerBurst != 500:
 		t.Errorf("peerrate %v from the file, peerburst %d by default", cfg.NATS.PeerRate, cfg.NATS.PeerBurst)
 	}
@@ -197,6 +201,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"sender.hold-cltv-delta", []string{"--sender.hold-cltv-delta=3000"}, "", []string{"sender.hold-cltv-delta"}},
 		{"sender.max-parts", []string{"--sender.max-parts=0"}, "", []string{"sender.max-parts"}},
 		{"sender.safety-margin-blocks", []string{"--sender.safety-margin-blocks=10"}, "", []string{"sender.safety-margin-blocks"}},
+		{"sender.capacity-overcommit zero", []string{"--sender.capacity-overcommit=0"}, "", []string{"sender.capacity-overcommit"}},
+		{"sender.capacity-overcommit NaN", []string{"--sender.capacity-overcommit=NaN"}, "", []string{"sender.capacity-overcommit"}},
+		{"sender.capacity-overcommit huge", []string{"--sender.capacity-overcommit=1000"}, "", []string{"sender.capacity-overcommit"}},
+		{"sender.capacity-refresh", []string{"--sender.capacity-refresh=5m"}, "", []string{"sender.capacity-refresh"}},
 		{"receiver.maxstock", []string{"--receiver.maxstock=0"}, "", []string{"receiver.maxstock"}},
 		{"receiver.mininvoicelife", []string{"--receiver.mininvoicelife=0s"}, "", []string{"receiver.mininvoicelife"}},
 		{"receiver.webhook.maxattempts", []string{"--receiver.webhook.maxattempts=0"}, "", []string{"receiver.webhook.maxattempts"}},
