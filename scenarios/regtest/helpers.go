@@ -163,3 +163,21 @@ func (n *Node) TrackPayments(ctx context.Context,
 		fn(p)
 	}
 }
+
+// CommitFeesMsat returns the commitment fees n pays on the open channels
+// it opened (lnd's commit_fee): the initiator pays them out of its
+// balance, and lnd moves them with the fee rate (update_fee).
+func (n *Node) CommitFeesMsat(ctx context.Context) (int64, error) {
+	resp, err := n.rpc().ListChannels(ctx, &lnrpc.ListChannelsRequest{})
+	if err != nil {
+		return 0, fmt.Errorf("%s: list channels: %w", n.Name, err)
+	}
+	var fees int64
+	for _, c := range resp.Channels {
+		if c.Initiator {
+			fees += c.CommitFee * 1000
+		}
+	}
+
+	return fees, nil
+}
