@@ -120,7 +120,7 @@ func (s *scaleRun) release(ctx context.Context) error {
 // exactly once, nothing stuck, every balance right to the msat.
 func (s *scaleRun) ledger(ctx context.Context) error {
 	report, err := s.c.Judge(ctx, Run{Sent: Expect(s.c.Sent(), FateSettled),
-		Before: s.before, Settle: stallTimeout})
+		Before: s.before, Settle: stallTimeout, CommitFees: true})
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,8 @@ type ScaleReport struct {
 	Network, ChannelsIn, InvoicesIn time.Duration
 
 	// Idle is the usage before the first create; Points at each
-	// checkpoint; Settled once every payment settled.
+	// checkpoint; Settled once every payment settled and the ledgers are
+	// clean.
 	Idle    Snapshot
 	Points  []ScalePoint
 	Settled Snapshot
@@ -109,7 +110,7 @@ func (r *ScaleReport) Print(w io.Writer) {
 	if r.Restart.After.Held > 0 {
 		row("restarted", r.Restart.After)
 	}
-	if r.Ledger != nil {
+	if r.Settled.Goroutines > 0 {
 		row("settled", r.Settled)
 	}
 	_ = tw.Flush()

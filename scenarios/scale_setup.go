@@ -8,6 +8,7 @@ import (
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	receiverclient "github.com/asynclsp/asynclsp/receiverlsp/client"
+	"github.com/asynclsp/asynclsp/scenarios/internal/await"
 	"github.com/lightningnetwork/lnd/lnwire"
 	"golang.org/x/sync/errgroup"
 )
@@ -23,6 +24,10 @@ const (
 
 	// directTimeout is how long lnd tries routes for one direct payment.
 	directTimeout = time.Minute
+
+	// itemInterval is how often a mailbox item carol does not have yet
+	// is asked for again.
+	itemInterval = 200 * time.Millisecond
 )
 
 // setup opens the alice -> bob channels, stocks carol with dave's
@@ -128,7 +133,9 @@ func (s *scaleRun) direct(ctx context.Context) error {
 	if err := s.c.Net.WaitNoPendingHTLCs(ctx); err != nil {
 		return err
 	}
-	s.before, err = s.c.Balances(ctx)
+	// A run takes longer than lnd waits before it first updates a
+	// commitment's fee rate: compare balances with the fees counted.
+	s.before, err = s.c.BalancesWithFees(ctx)
 
 	return err
 }
@@ -150,12 +157,25 @@ func each(ctx context.Context, n, limit int,
 	return g.Wait()
 }
 
-// item reads dave's mailbox item for bob's payment id at carol.
+// item reads dave's mailbox item for bob's payment id at carol, waiting
+// for it while carol does not have it: bob tells her of a payment after it
+// is HELD, and again after a restart.
 func (s *scaleRun) item(ctx context.Context, id string) (*receiverclient.Item, error) {
 	hold, err := onionmsg.ParseHoldID(id)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, stallTimeout)
+	defer cancel()
+	var it *receiverclient.Item
+	err = await.Until(ctx, "dave's mailbox item "+id, itemInterval,
+		func(ctx context.Context) (bool, error) {
+			it, err = s.c.Dave.Item(ctx, s.c.Bob.NodeKey, hold, 0, 0)
+			if receiverclient.IsCode(err, receiverclient.CodeNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		}, func(err error) bool { return !receiverclient.Retryable(err) })
 
-	return s.c.Dave.Item(ctx, s.c.Bob.NodeKey, hold, 0, 0)
+	return it, err
 }
