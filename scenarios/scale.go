@@ -12,10 +12,6 @@ import (
 	"github.com/lightningnetwork/lnd/lnwire"
 )
 
-// Scale runs (make scale) hold N payments at bob at once, each a real
-// HTLC of alice's on one of bob's hold invoices, and measure what that
-// costs: see Scale.
-
 // Defaults of ScaleConfig.
 const (
 	// PerChannelHTLCs is how many held HTLCs one alice -> bob channel
@@ -254,7 +250,7 @@ type scaleRun struct {
 	// chans are the alice -> bob channels of the held HTLCs.
 	chans []uint64
 
-	// direct are dave's invoices for the baseline.
+	// directInvoices are dave's invoices for the baseline.
 	directInvoices []string
 
 	// ids are the payments, in create order.
