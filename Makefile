@@ -22,9 +22,13 @@ BENCH_COUNT ?= 6
 FUZZTIME ?= 60s
 # DEMO_FLAGS go to the demo, e.g. make demo DEMO_FLAGS="-measure-only -pairs 40".
 DEMO_FLAGS ?=
+# N is how many payments make scale holds at once; SCALE_FLAGS go to it,
+# e.g. make scale N=1000 SCALE_FLAGS="-direct 500 -keep".
+N ?= 10000
+SCALE_FLAGS ?=
 
-.PHONY: all build regtest-bin test test-short bench fuzz demo regtest-up \
-	regtest-down lint fmt tidy clean
+.PHONY: all build regtest-bin test test-short bench fuzz demo scale \
+	regtest-up regtest-down lint fmt tidy clean
 
 all: build
 
@@ -69,6 +73,11 @@ fuzz:
 ## demo: an async payment end to end on a real regtest network
 demo: regtest-bin
 	$(GO) run ./scenarios/cmd/demo $(DEMO_FLAGS)
+
+## scale: hold N payments at once at bob on a real regtest network, and print
+## what it costs (creates/s, memory, restart, release throughput, ledger)
+scale: regtest-bin
+	$(GO) run ./scenarios/cmd/scale -n $(N) $(SCALE_FLAGS)
 
 ## regtest-up: start a regtest network to explore by hand (prints lncli lines)
 regtest-up: regtest-bin

@@ -31,6 +31,32 @@ func (c *Cast) Balances(ctx context.Context, nodes ...*regtest.Node) (Balances, 
 	return b, nil
 }
 
+// BalancesWithFees reads, for each of nodes (every node if none is given),
+// its local channel balance plus the commitment fees it pays on the
+// channels it opened. Unlike the local balance alone, that does not move
+// when lnd updates a commitment's fee rate (update_fee, 10 to 60 minutes
+// after a channel comes up, and again): a run that long must compare these
+// (Run.CommitFees). Read with no HTLC in flight: each one's output adds to
+// the fee too.
+func (c *Cast) BalancesWithFees(ctx context.Context, nodes ...*regtest.Node) (Balances, error) {
+	if len(nodes) == 0 {
+		nodes = c.Net.Nodes()
+	}
+	b, err := c.Balances(ctx, nodes...)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		fees, err := n.CommitFeesMsat(ctx)
+		if err != nil {
+			return nil, err
+		}
+		b[n.Name] += fees
+	}
+
+	return b, nil
+}
+
 // Minus returns b - before for the nodes in both.
 func (b Balances) Minus(before Balances) Balances {
 	d := Balances{}

@@ -50,6 +50,9 @@ type Options struct {
 	// that a second cast can run on the same network.
 	Tag string
 
+	// LogLevel is both daemons' log level; default debug (lsp.Options).
+	LogLevel string
+
 	// Stock makes dave's wallet a wallet of the field (StockWallet): it
 	// speaks LSPS0 to carol over his lnd's connection with lnd's stock
 	// RPCs, registers its webhook with lsps5.set_webhook and signs with
@@ -128,7 +131,7 @@ func Assemble(ctx context.Context, net *regtest.Network, opts Options,
 		Name: tagged(net.Bob, opts.Tag), Node: net.Bob,
 		Roles:   []string{lsp.RoleSender},
 		NATSURL: opts.NATSURL, CreateStream: opts.NATSURL != "",
-		Settings: opts.Bob,
+		Settings: opts.Bob, LogLevel: opts.LogLevel,
 	})
 	if err != nil {
 		return nil, err
@@ -137,6 +140,7 @@ func Assemble(ctx context.Context, net *regtest.Network, opts Options,
 		Name: tagged(net.Carol, opts.Tag), Node: net.Carol,
 		Roles:   []string{lsp.RoleReceiver},
 		NATSURL: c.Bob.NATSURL, CreateStream: true, Settings: opts.Carol,
+		LogLevel: opts.LogLevel,
 	})
 	if err != nil {
 		return nil, err

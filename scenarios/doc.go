@@ -12,7 +12,9 @@
 // The tests of this package are the failure scenarios of issue 8, each
 // against the real daemons and lnd; package demo tells the happy path as a
 // story (make demo) and measures release-to-settle against a direct payment
-// (Measure).
+// (Measure). Scale (make scale, TestScale at a small size) holds N
+// payments at once at bob, each a real HTLC on a hold invoice, and
+// measures what that costs asynclspd and lnd (issue 15).
 //
 // Floor: top. Owns the end-to-end scenarios on regtest; it may import every
 // floor, as a wallet backend would: through the roles' clients.

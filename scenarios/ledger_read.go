@@ -81,6 +81,10 @@ type Run struct {
 	// Settle is how long to wait for what is in flight to end before
 	// judging it stuck; default DefaultSettle.
 	Settle time.Duration
+
+	// CommitFees: Before was read with BalancesWithFees, and the ledgers'
+	// balances count the commitment fees too.
+	CommitFees bool
 }
 
 // Judge reads every node's ledger and judges the run by it (Judge). While
@@ -101,6 +105,11 @@ func (c *Cast) Judge(ctx context.Context, run Run) (*Report, error) {
 			if err != nil {
 				return false, err
 			}
+			if run.CommitFees {
+				if err := c.addCommitFees(ctx, l); err != nil {
+					return false, err
+				}
+			}
 			report = Judge(run.Sent, run.Before, l)
 			return report.Count(Stuck) == 0, nil
 		}, func(error) bool { return false })
@@ -109,6 +118,20 @@ func (c *Cast) Judge(ctx context.Context, run Run) (*Report, error) {
 	}
 
 	return report, nil
+}
+
+// addCommitFees adds to each ledger's balance the commitment fees its node
+// pays (BalancesWithFees).
+func (c *Cast) addCommitFees(ctx context.Context, l Ledgers) error {
+	for name, ledger := range l {
+		fees, err := c.Net.Node(name).CommitFeesMsat(ctx)
+		if err != nil {
+			return err
+		}
+		ledger.BalanceMsat += fees
+	}
+
+	return nil
 }
 
 // record notes a payment Create made, for the judge.

@@ -202,7 +202,15 @@ func (c *Cast) Release(ctx context.Context,
 func SignReleaseWith(ctx context.Context, it *receiverclient.Item,
 	signer onionmsg.Signer) (string, error) {
 
-	rel := onionmsg.NewRelease(it.Held(), time.Now(), ReleaseTTL)
+	return signReleaseFor(ctx, it, signer, ReleaseTTL)
+}
+
+// signReleaseFor signs a release of it with signer, valid for ttl from
+// now, and returns its hex.
+func signReleaseFor(ctx context.Context, it *receiverclient.Item,
+	signer onionmsg.Signer, ttl time.Duration) (string, error) {
+
+	rel := onionmsg.NewRelease(it.Held(), time.Now(), ttl)
 	if err := rel.Sign(ctx, signer); err != nil {
 		return "", err
 	}

@@ -19,41 +19,71 @@ func (d *Daemon) Metric(ctx context.Context, name string,
 	if len(labels)%2 != 0 {
 		return 0, fmt.Errorf("metric %s: labels must be pairs", name)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		d.OpsURL+"/metrics", nil)
+	s, err := d.Scrape(ctx)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := d.http.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("asynclspd %s: metrics: %w", d.Name, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("asynclspd %s: metrics: %s", d.Name,
-			resp.Status)
-	}
+	v, _ := s.Sum(name, labels...)
 
+	return v, nil
+}
+
+// Samples are one scrape of a daemon's metrics: each series
+// ("name{labels}") and its value.
+type Samples map[string]float64
+
+// Sum returns the sum of the series called name whose labels include every
+// pair in labels, and whether there was any.
+func (s Samples) Sum(name string, labels ...string) (float64, bool) {
 	var want []string
-	for i := 0; i < len(labels); i += 2 {
+	for i := 0; i+1 < len(labels); i += 2 {
 		want = append(want, fmt.Sprintf("%s=%q", labels[i], labels[i+1]))
 	}
 	var sum float64
+	found := false
+	for series, v := range s {
+		if matches(series, name, want) {
+			sum += v
+			found = true
+		}
+	}
+
+	return sum, found
+}
+
+// Scrape reads every series of the daemon's /metrics once.
+func (d *Daemon) Scrape(ctx context.Context) (Samples, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		d.OpsURL+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("asynclspd %s: metrics: %w", d.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("asynclspd %s: metrics: %s", d.Name,
+			resp.Status)
+	}
+
+	out := Samples{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		series, value, ok := parseSample(sc.Text())
-		if !ok || !matches(series, name, want) {
+		if !ok {
 			continue
 		}
 		v, err := strconv.ParseFloat(value, 64)
 		if err != nil {
-			return 0, fmt.Errorf("metric %s: %q: %w", name, value, err)
+			return nil, fmt.Errorf("metric %s: %q: %w", series, value, err)
 		}
-		sum += v
+		out[series] += v
 	}
 
-	return sum, sc.Err()
+	return out, sc.Err()
 }
 
 // parseSample splits a line of the text exposition format into the series

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/asynclsp/asynclsp/internal/lnd"
+	"github.com/lightningnetwork/lnd/lnrpc"
+	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 )
 
 // WaitSynced waits until lnd is synced to the chain at height or above.
@@ -136,4 +138,46 @@ func (n *Network) WaitNoPendingHTLCs(ctx context.Context) error {
 	}
 
 	return nil
+}
+
+// TrackPayments follows every payment of n's lnd (routerrpc's
+// TrackPayments): it calls fn with the current state of each payment in
+// flight when it starts, then with every update of any payment, until ctx
+// ends or the stream fails, and returns why it ended.
+func (n *Node) TrackPayments(ctx context.Context,
+	fn func(*lnrpc.Payment)) error {
+
+	n.mu.Lock()
+	router := routerrpc.NewRouterClient(n.opsConn)
+	n.mu.Unlock()
+
+	stream, err := router.TrackPayments(ctx, &routerrpc.TrackPaymentsRequest{})
+	if err != nil {
+		return fmt.Errorf("%s: track payments: %w", n.Name, err)
+	}
+	for {
+		p, err := stream.Recv()
+		if err != nil {
+			return fmt.Errorf("%s: track payments: %w", n.Name, err)
+		}
+		fn(p)
+	}
+}
+
+// CommitFeesMsat returns the commitment fees n pays on the open channels
+// it opened (lnd's commit_fee): the initiator pays them out of its
+// balance, and lnd moves them with the fee rate (update_fee).
+func (n *Node) CommitFeesMsat(ctx context.Context) (int64, error) {
+	resp, err := n.rpc().ListChannels(ctx, &lnrpc.ListChannelsRequest{})
+	if err != nil {
+		return 0, fmt.Errorf("%s: list channels: %w", n.Name, err)
+	}
+	var fees int64
+	for _, c := range resp.Channels {
+		if c.Initiator {
+			fees += c.CommitFee * 1000
+		}
+	}
+
+	return fees, nil
 }

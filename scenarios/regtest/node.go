@@ -294,8 +294,11 @@ func (n *Node) dial(ctx context.Context) error {
 		MacaroonPath: n.MacaroonPath,
 		Network:      "regtest",
 		RetryFor:     clientRetry,
-		MaxBackoff:   time.Second,
-		Logger:       n.clientLog,
+		// The first connect waits for lnd to create its wallet, which
+		// took 34 s on a busy box: longer than a call's default 30 s.
+		RPCTimeout: clientRetry,
+		MaxBackoff: time.Second,
+		Logger:     n.clientLog,
 	})
 	if err != nil {
 		if !n.Running() {

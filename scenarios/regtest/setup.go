@@ -101,22 +101,69 @@ func (n *Network) setup(ctx context.Context) error {
 // fund sends every node's wallet fundOutputs coins in one transaction,
 // confirms it and waits until the wallets see it.
 func (n *Network) fund(ctx context.Context) error {
-	var outputs []*wire.TxOut
+	cs := make([]coins, 0, len(nodeNames))
 	for _, node := range n.Nodes() {
-		for range fundOutputs {
-			resp, err := node.rpc().NewAddress(
+		cs = append(cs, coins{node: node, outputs: fundOutputs,
+			sat: fundOutputSat})
+	}
+
+	return n.sendCoins(ctx, cs)
+}
+
+// EnsureFunds makes sure node's wallet has at least sat confirmed: if it
+// has less, the harness sends it the rest (and a coin for fees) and returns
+// once the wallet sees it confirmed. A batch of channels (OpenChannels) may
+// need more than the wallets get at Start.
+func (n *Network) EnsureFunds(ctx context.Context, node *Node, sat int64) error {
+	have, err := node.confirmedBalance(ctx)
+	if err != nil {
+		return err
+	}
+	if have >= sat {
+		return nil
+	}
+	n.log.Info("funding a wallet further", "node", node.Name, "has", have,
+		"wants", sat)
+
+	return n.sendCoins(ctx, []coins{{node: node, outputs: 1,
+		sat: sat - have + fundingFee}})
+}
+
+// coins are outputs of sat each for a node's wallet.
+type coins struct {
+	node    *Node
+	outputs int
+	sat     int64
+}
+
+// sendCoins pays every node its coins in one transaction, confirms it and
+// waits until each wallet sees them confirmed.
+func (n *Network) sendCoins(ctx context.Context, cs []coins) error {
+	var outputs []*wire.TxOut
+	want := map[*Node]int64{}
+	for _, c := range cs {
+		have, err := c.node.confirmedBalance(ctx)
+		if err != nil {
+			return fmt.Errorf("fund %s: %w", c.node.Name, err)
+		}
+		if _, ok := want[c.node]; !ok {
+			want[c.node] = have
+		}
+		for range c.outputs {
+			resp, err := c.node.rpc().NewAddress(
 				ctx, &lnrpc.NewAddressRequest{
 					Type: lnrpc.AddressType_WITNESS_PUBKEY_HASH,
 				},
 			)
 			if err != nil {
-				return fmt.Errorf("fund %s: %w", node.Name, err)
+				return fmt.Errorf("fund %s: %w", c.node.Name, err)
 			}
-			out, err := n.btcd.payTo(resp.Address, fundOutputSat)
+			out, err := n.btcd.payTo(resp.Address, c.sat)
 			if err != nil {
-				return fmt.Errorf("fund %s: %w", node.Name, err)
+				return fmt.Errorf("fund %s: %w", c.node.Name, err)
 			}
 			outputs = append(outputs, out)
+			want[c.node] += c.sat
 		}
 	}
 	if _, err := n.btcd.send(outputs); err != nil {
@@ -129,20 +176,18 @@ func (n *Network) fund(ctx context.Context) error {
 		return err
 	}
 
-	want := int64(fundOutputs * fundOutputSat)
-	for _, node := range n.Nodes() {
+	for _, c := range cs {
+		node := c.node
 		err := poll(ctx, node.Name+"'s funds", func(ctx context.Context) (
 			bool, error) {
 
-			b, err := node.rpc().WalletBalance(
-				ctx, &lnrpc.WalletBalanceRequest{},
-			)
+			have, err := node.confirmedBalance(ctx)
 			if err != nil {
 				return false, err
 			}
-			if b.ConfirmedBalance < want {
-				return notYet("confirmed %d of %d sat",
-					b.ConfirmedBalance, want)
+			if have < want[node] {
+				return notYet("confirmed %d of %d sat", have,
+					want[node])
 			}
 
 			return true, nil
@@ -153,6 +198,16 @@ func (n *Network) fund(ctx context.Context) error {
 	}
 
 	return nil
+}
+
+// confirmedBalance returns the confirmed balance of n's wallet, in sat.
+func (n *Node) confirmedBalance(ctx context.Context) (int64, error) {
+	b, err := n.rpc().WalletBalance(ctx, &lnrpc.WalletBalanceRequest{})
+	if err != nil {
+		return 0, err
+	}
+
+	return b.ConfirmedBalance, nil
 }
 
 // waitMempool waits until btcd's mempool holds at least count

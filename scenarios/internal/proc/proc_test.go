@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,5 +85,37 @@ func TestFreePort(t *testing.T) {
 			t.Fatalf("port %d handed out twice", port)
 		}
 		seen[port] = true
+	}
+}
+
+// TestReadUsage reads this process's usage: resident memory, its parts,
+// and CPU time that grows.
+func TestReadUsage(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc")
+	}
+	u, err := ReadUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.RSS <= 0 || u.RSSAnon <= 0 || u.RSSFile <= 0 ||
+		u.RSSAnon+u.RSSFile > u.RSS {
+		t.Fatalf("usage %+v", u)
+	}
+	// Spin until the kernel has counted a tick more (10 ms).
+	for start := time.Now(); ; {
+		later, err := ReadUsage(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if later.CPU > u.CPU {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("CPU still %v after spinning 10 s", later.CPU)
+		}
+	}
+	if _, err := ReadUsage(1 << 30); err == nil {
+		t.Fatal("usage of a process that does not exist")
 	}
 }
