@@ -78,7 +78,7 @@ func (s *Store) Create(ctx context.Context, h *Hold) (Event, error) {
 		return Event{}, err
 	}
 	var ev Event
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := s.update(ctx, true, func(tx *Tx) error {
 		var err error
 		ev, err = tx.Create(h)
 		return err
@@ -116,7 +116,7 @@ func (s *Store) Apply(ctx context.Context, t Transition) (Event, error) {
 		return Event{}, fmt.Errorf("hold %s: %w", t.ID, err)
 	}
 	var ev Event
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := s.update(ctx, true, func(tx *Tx) error {
 		var err error
 		ev, err = tx.Apply(t)
 		return err
@@ -134,7 +134,7 @@ type Result struct {
 // commit (see Tx.ApplyPath).
 func (s *Store) ApplyPath(ctx context.Context, ts ...Transition) ([]Event, error) {
 	var evs []Event
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := s.update(ctx, true, func(tx *Tx) error {
 		var err error
 		evs, err = tx.ApplyPath(ts...)
 		return err
@@ -148,7 +148,7 @@ func (s *Store) ApplyPath(ctx context.Context, ts ...Transition) ([]Event, error
 // them happened).
 func (s *Store) ApplyBatch(ctx context.Context, ts []Transition) ([]Result, error) {
 	res := make([]Result, len(ts))
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := s.update(ctx, true, func(tx *Tx) error {
 		for i, t := range ts {
 			ev, err := tx.Apply(t)
 			res[i] = Result{Event: ev, Err: err}
@@ -326,7 +326,7 @@ func (s *Store) SetHoldInvoice(ctx context.Context, id ID, payReq string) error 
 	if payReq == "" {
 		return fmt.Errorf("%w: empty payment request", ErrInvalid)
 	}
-	return s.Update(ctx, func(tx *Tx) error {
+	return s.update(ctx, true, func(tx *Tx) error {
 		res, err := tx.Exec(`UPDATE holds SET hold_invoice = ?, updated_at = ?
 			WHERE id = ? AND state = 'CREATED' AND hold_invoice IN ('', ?)`,
 			payReq, nanos(tx.now), id[:], payReq)
@@ -345,7 +345,7 @@ func (s *Store) SetHoldInvoice(ctx context.Context, id ID, payReq string) error 
 // the hold invoice is settled or canceled. It is idempotent. Resolved holds
 // are no longer resumed at start-up.
 func (s *Store) MarkResolved(ctx context.Context, id ID) error {
-	return s.Update(ctx, func(tx *Tx) error {
+	return s.update(ctx, true, func(tx *Tx) error {
 		var state State
 		err := tx.QueryRow(`UPDATE holds SET resolved = 1, updated_at = ?
 			WHERE id = ? AND state IN ('SETTLED', 'CANCELED')
