@@ -57,6 +57,12 @@ func benchReleaseHotPath(b *testing.B, extra int) {
 	// behind them for a minute.
 	carolConn := connectUnlimited(b, srv, carol)
 	bobConn := testkit.ConnectLSP(b, srv, bob)
+	// The floor's two LSPs connect before bob's runners start: with 10,000
+	// held, their announcements keep JetStream too busy to create a stream
+	// within ConnectLSP's 10s on a loaded machine.
+	_, x := testkit.Key(20)
+	_, y := testkit.Key(21)
+	xConn, yConn := testkit.ConnectLSP(b, srv, x), testkit.ConnectLSP(b, srv, y)
 
 	// Bob's sender role with b.N holds already HELD.
 	fake := testkit.NewFakeLnd(clk, carol)
@@ -100,9 +106,6 @@ func benchReleaseHotPath(b *testing.B, extra int) {
 	<-m.Running()
 
 	// The floor: x publishes to y, whose consumer makes one durable commit.
-	_, x := testkit.Key(20)
-	_, y := testkit.Key(21)
-	xConn, yConn := testkit.ConnectLSP(b, srv, x), testkit.ConnectLSP(b, srv, y)
 	floorStore, err := holdstore.Open(ctx, holdstore.Config{
 		Path: filepath.Join(b.TempDir(), "floor.db"), Logger: testkit.Quiet()})
 	if err != nil {
