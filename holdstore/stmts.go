@@ -32,8 +32,12 @@ const insertEventsSQL = `INSERT INTO hold_events
 // shapes, so the statement cache holds each once. Entering SETTLED names
 // preimage and entering CANCELED failure_reason: the pending total's trigger
 // (migration 0007) is coded only into UPDATEs that name one of them.
+//
+// With blank, the UPDATE matches only a hold with no stored reason, and
+// returns nothing: t adds none, so the reason after it is blank too, and
+// the caller needs only the count of rows changed, not a row to scan.
 func transitionUpdate(t Transition, attempts int, preimage, hash []byte,
-	now time.Time) (string, []any) {
+	now time.Time, blank bool) (string, []any) {
 
 	var q strings.Builder
 	q.WriteString("UPDATE holds SET state = ?, updated_at = ?")
@@ -73,7 +77,11 @@ func transitionUpdate(t Transition, attempts int, preimage, hash []byte,
 		q.WriteString(" AND payment_hash = ?")
 		args = append(args, hash)
 	}
-	q.WriteString(" RETURNING failure_reason")
+	if blank {
+		q.WriteString(" AND failure_reason = ''")
+	} else {
+		q.WriteString(" RETURNING failure_reason")
+	}
 	return q.String(), args
 }
 

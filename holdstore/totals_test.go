@@ -252,10 +252,13 @@ func TestFinalTransitionsNameTheTriggerColumns(t *testing.T) {
 				h := tr.Preimage.Hash()
 				pre, hash = tr.Preimage[:], h[:]
 			}
-			q, _ := transitionUpdate(tr, 0, pre, hash, testStart)
-			set := q[:strings.Index(q, " WHERE ")]
-			if !strings.Contains(set, "preimage =") && !strings.Contains(set, "failure_reason =") {
-				t.Errorf("%s -> %s: %s names neither preimage nor failure_reason", from, to, set)
+			for _, blank := range []bool{false, true} {
+				q, _ := transitionUpdate(tr, 0, pre, hash, testStart, blank)
+				set := q[:strings.Index(q, " WHERE ")]
+				if !strings.Contains(set, "preimage =") && !strings.Contains(set, "failure_reason =") {
+					t.Errorf("%s -> %s (blank %v): %s names neither preimage nor failure_reason",
+						from, to, blank, set)
+				}
 			}
 		}
 	}

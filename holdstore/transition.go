@@ -78,7 +78,7 @@ func (s *Store) Create(ctx context.Context, h *Hold) (Event, error) {
 		return Event{}, err
 	}
 	var ev Event
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := s.update(ctx, true, func(tx *Tx) error {
 		var err error
 		ev, err = tx.Create(h)
 		return err
@@ -116,7 +116,7 @@ func (s *Store) Apply(ctx context.Context, t Transition) (Event, error) {
 		return Event{}, fmt.Errorf("hold %s: %w", t.ID, err)
 	}
 	var ev Event
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := s.update(ctx, true, func(tx *Tx) error {
 		var err error
 		ev, err = tx.Apply(t)
 		return err
@@ -134,7 +134,7 @@ type Result struct {
 // commit (see Tx.ApplyPath).
 func (s *Store) ApplyPath(ctx context.Context, ts ...Transition) ([]Event, error) {
 	var evs []Event
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := s.update(ctx, true, func(tx *Tx) error {
 		var err error
 		evs, err = tx.ApplyPath(ts...)
 		return err
@@ -148,7 +148,7 @@ func (s *Store) ApplyPath(ctx context.Context, ts ...Transition) ([]Event, error
 // them happened).
 func (s *Store) ApplyBatch(ctx context.Context, ts []Transition) ([]Result, error) {
 	res := make([]Result, len(ts))
-	err := s.Update(ctx, func(tx *Tx) error {
+	err := s.update(ctx, true, func(tx *Tx) error {
 		for i, t := range ts {
 			ev, err := tx.Apply(t)
 			res[i] = Result{Event: ev, Err: err}
@@ -235,9 +235,7 @@ func (tx *Tx) ApplyPath(ts ...Transition) ([]Event, error) {
 		h := merged.Preimage.Hash()
 		preimage, hash = merged.Preimage[:], h[:]
 	}
-	query, args := transitionUpdate(merged, attempts, preimage, hash, tx.now)
-	var after Reason
-	err := tx.QueryRow(query, args...).Scan(&after)
+	after, err := tx.compareAndSet(merged, attempts, preimage, hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tx.whyNot(merged)
 	}
@@ -249,6 +247,35 @@ func (tx *Tx) ApplyPath(ts ...Transition) ([]Event, error) {
 		before = after
 	}
 	return tx.appendEvents(ts, before, after)
+}
+
+// compareAndSet runs the UPDATE of t and returns the reason stored after
+// it, or sql.ErrNoRows if the hold is not in state t.From (or its preimage
+// does not match).
+//
+// A hold gets a reason only on entering CANCELED or FORWARDING, so one in
+// CREATED, HELD or RELEASED has none, as a rule. For t without a reason
+// from there (every step of the hot path), the UPDATE matches only a blank
+// reason and the Exec's count of rows says it all, for a tenth less work
+// than scanning the reason back. Should the rule ever not hold, the UPDATE
+// matches nothing and the one that returns the reason runs.
+func (tx *Tx) compareAndSet(t Transition, attempts int, preimage, hash []byte) (Reason, error) {
+	if t.Reason == ReasonNone && (t.From == StateCreated ||
+		t.From == StateHeld || t.From == StateReleased) {
+
+		query, args := transitionUpdate(t, attempts, preimage, hash, tx.now, true)
+		res, err := tx.Exec(query, args...)
+		if err != nil {
+			return "", err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return ReasonNone, err
+		}
+	}
+	query, args := transitionUpdate(t, attempts, preimage, hash, tx.now, false)
+	var after Reason
+	err := tx.QueryRow(query, args...).Scan(&after)
+	return after, err
 }
 
 // whyNot explains a compare-and-set that matched no row.
@@ -326,7 +353,7 @@ func (s *Store) SetHoldInvoice(ctx context.Context, id ID, payReq string) error 
 	if payReq == "" {
 		return fmt.Errorf("%w: empty payment request", ErrInvalid)
 	}
-	return s.Update(ctx, func(tx *Tx) error {
+	return s.update(ctx, true, func(tx *Tx) error {
 		res, err := tx.Exec(`UPDATE holds SET hold_invoice = ?, updated_at = ?
 			WHERE id = ? AND state = 'CREATED' AND hold_invoice IN ('', ?)`,
 			payReq, nanos(tx.now), id[:], payReq)
@@ -345,7 +372,7 @@ func (s *Store) SetHoldInvoice(ctx context.Context, id ID, payReq string) error 
 // the hold invoice is settled or canceled. It is idempotent. Resolved holds
 // are no longer resumed at start-up.
 func (s *Store) MarkResolved(ctx context.Context, id ID) error {
-	return s.Update(ctx, func(tx *Tx) error {
+	return s.update(ctx, true, func(tx *Tx) error {
 		var state State
 		err := tx.QueryRow(`UPDATE holds SET resolved = 1, updated_at = ?
 			WHERE id = ? AND state IN ('SETTLED', 'CANCELED')

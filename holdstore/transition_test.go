@@ -361,7 +361,7 @@ func TestApplyPath(t *testing.T) {
 func TestTransitionUpdateSetsOnlyWhatChanges(t *testing.T) {
 	id := NewID()
 	release, _ := transitionUpdate(Transition{ID: id, From: StateHeld,
-		To: StateForwarding}, 1, nil, nil, time.Unix(0, 0))
+		To: StateForwarding}, 1, nil, nil, time.Unix(0, 0), true)
 	set := release[:strings.Index(release, " WHERE ")]
 	for _, col := range []string{"resolved", "deadline_height", "incoming_expiry",
 		"failure_reason", "preimage", "outbound_fee_msat"} {
@@ -377,7 +377,7 @@ func TestTransitionUpdateSetsOnlyWhatChanges(t *testing.T) {
 	h := p.Hash()
 	settle, args := transitionUpdate(Transition{ID: id, From: StateForwarding,
 		To: StateSettled, Resolved: true, OutboundFeeMsat: 7}, 0, p[:], h[:],
-		time.Unix(0, 0))
+		time.Unix(0, 0), false)
 	for _, want := range []string{"preimage = ?", "outbound_fee_msat = ?",
 		"resolved = 1", "AND payment_hash = ?"} {
 		if !strings.Contains(settle, want) {
@@ -387,4 +387,38 @@ func TestTransitionUpdateSetsOnlyWhatChanges(t *testing.T) {
 	if n := strings.Count(settle, "?"); n != len(args) {
 		t.Errorf("%d placeholders, %d args", n, len(args))
 	}
+}
+
+// TestUpdateWithoutReasonKeepsAStoredOne: a path without a reason from HELD
+// takes the UPDATE that assumes no stored reason; a hold that has one
+// anyway (the store does not forbid it) still gets it in its events.
+func TestUpdateWithoutReasonKeepsAStoredOne(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	h, p := created(t, s)
+	if _, err := s.Apply(ctx, step(h.ID, p, StateCreated, StateHeld, ReasonDeadline)); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.ApplyPath(ctx, step(h.ID, p, StateHeld, StateReleased, ReasonNone),
+		step(h.ID, p, StateReleased, StateForwarding, ReasonNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Reason != ReasonDeadline {
+			t.Errorf("%s -> %s: reason %q, want %q", ev.From, ev.To, ev.Reason, ReasonDeadline)
+		}
+	}
+	clean, q := created(t, s)
+	if _, err := s.Apply(ctx, step(clean.ID, q, StateCreated, StateHeld, ReasonNone)); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := s.Apply(ctx, step(clean.ID, q, StateHeld, StateReleased, ReasonNone))
+	if err != nil || ev.Reason != ReasonNone {
+		t.Fatalf("%v, %v", ev, err)
+	}
+	if _, err := s.Apply(ctx, step(clean.ID, q, StateHeld, StateReleased, ReasonNone)); !errors.Is(err, ErrStaleTransition) {
+		t.Fatalf("stale release: %v", err)
+	}
+	checkLog(t, s)
 }
