@@ -278,15 +278,18 @@ func (d *daemon) close() error {
 }
 
 // peersOnline tells the receiver role of each peer that comes online, until
-// ctx ends. lnd's stream survives its restarts; a failure to reset a
-// cooldown is logged and costs at most one cooldown.
+// ctx ends. lnd's stream survives its restarts. Nothing here is worth
+// stopping the daemon for: without the stream, a peer's webhook cooldowns
+// reset only when it makes an LSPS0 request, and a failed reset costs at
+// most one cooldown.
 func (d *daemon) peersOnline(ctx context.Context) error {
 	sub, err := d.lnd.SubscribePeerEvents(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+		if ctx.Err() == nil {
+			d.own.Warn("no lnd peer events: webhook cooldowns reset only on "+
+				"LSPS0 requests", "err", err)
 		}
-		return fmt.Errorf("lnd peer events: %w", err)
+		return nil
 	}
 	defer sub.Close()
 	for ev := range sub.Updates() {
@@ -297,8 +300,9 @@ func (d *daemon) peersOnline(ctx context.Context) error {
 			d.own.Warn("cannot reset a peer's webhook cooldowns", "peer", ev.Peer, "err", err)
 		}
 	}
-	if ctx.Err() != nil {
-		return nil
+	if err := sub.Err(); err != nil && ctx.Err() == nil {
+		d.own.Warn("lnd peer events ended: webhook cooldowns reset only on "+
+			"LSPS0 requests", "err", err)
 	}
-	return sub.Err()
+	return nil
 }
