@@ -45,26 +45,7 @@ func (c *Client) SubscribeCustomMessages(ctx context.Context,
 	types ...uint32) (*Subscription[CustomMessage], error) {
 
 	const op = "SubscribeCustomMessages"
-	ctx, cancel := c.scope(ctx)
-	s := &customStream{c: c, types: slices.Clone(types)}
-	if err := c.openStream(ctx, op, s.open); err != nil {
-		cancel()
-		return nil, err
-	}
-
-	sub := newSubscription[CustomMessage](cancel)
-	err := c.goOwned(func() {
-		defer s.close()
-		sub.finish(s.run(ctx, sub))
-	})
-	if err != nil {
-		s.close()
-		cancel()
-
-		return nil, mapError(op, err)
-	}
-
-	return sub, nil
+	return startStream[CustomMessage](c, ctx, op, &customStream{c: c, types: slices.Clone(types)})
 }
 
 // customStream is one custom message subscription and its current gRPC

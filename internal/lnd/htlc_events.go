@@ -103,26 +103,7 @@ func (c *Client) SubscribeHtlcEvents(ctx context.Context) (
 	*Subscription[HtlcEvent], error) {
 
 	const op = "SubscribeHtlcEvents"
-	ctx, cancel := c.scope(ctx)
-	s := &htlcStream{c: c}
-	if err := c.openStream(ctx, op, s.open); err != nil {
-		cancel()
-		return nil, err
-	}
-
-	sub := newSubscription[HtlcEvent](cancel)
-	err := c.goOwned(func() {
-		defer s.close()
-		sub.finish(s.run(ctx, sub))
-	})
-	if err != nil {
-		s.close()
-		cancel()
-
-		return nil, mapError(op, err)
-	}
-
-	return sub, nil
+	return startStream[HtlcEvent](c, ctx, op, &htlcStream{c: c})
 }
 
 // htlcStream is one HTLC event subscription and its current gRPC stream.

@@ -27,26 +27,7 @@ func (c *Client) SubscribePeerEvents(ctx context.Context) (
 	*Subscription[PeerEvent], error) {
 
 	const op = "SubscribePeerEvents"
-	ctx, cancel := c.scope(ctx)
-	s := &peerStream{c: c, online: map[route.Vertex]bool{}}
-	if err := c.openStream(ctx, op, s.open); err != nil {
-		cancel()
-		return nil, err
-	}
-
-	sub := newSubscription[PeerEvent](cancel)
-	err := c.goOwned(func() {
-		defer s.close()
-		sub.finish(s.run(ctx, sub))
-	})
-	if err != nil {
-		s.close()
-		cancel()
-
-		return nil, mapError(op, err)
-	}
-
-	return sub, nil
+	return startStream[PeerEvent](c, ctx, op, &peerStream{c: c, online: map[route.Vertex]bool{}})
 }
 
 // peerStream is one peer event subscription and its current gRPC stream.

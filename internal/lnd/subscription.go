@@ -98,3 +98,38 @@ func (f *Feed[T]) Done() <-chan struct{} { return f.ctx.Done() }
 // End finishes the subscription with err: nil after a final update, the
 // reason otherwise.
 func (f *Feed[T]) End(err error) { f.sub.finish(err) }
+
+// stream is a node-wide lnd stream that a Subscription follows: open
+// (re)subscribes, run delivers until ctx ends or the stream fails for
+// good, resubscribing as lnd restarts, and close releases the gRPC stream.
+type stream[T any] interface {
+	open(ctx context.Context) error
+	run(ctx context.Context, sub *Subscription[T]) error
+	close()
+}
+
+// startStream opens s (retried like a call, for op) and follows it on a
+// goroutine the Client owns, until ctx ends or Close.
+func startStream[T any](c *Client, ctx context.Context, op string,
+	s stream[T]) (*Subscription[T], error) {
+
+	ctx, cancel := c.scope(ctx)
+	if err := c.openStream(ctx, op, s.open); err != nil {
+		cancel()
+		return nil, err
+	}
+
+	sub := newSubscription[T](cancel)
+	err := c.goOwned(func() {
+		defer s.close()
+		sub.finish(s.run(ctx, sub))
+	})
+	if err != nil {
+		s.close()
+		cancel()
+
+		return nil, mapError(op, err)
+	}
+
+	return sub, nil
+}
