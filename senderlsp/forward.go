@@ -121,6 +121,12 @@ func (r *runner) failed(ctx context.Context, p lnd.Payment) error {
 	if !r.retryable(reason) {
 		return r.cancelNow(ctx, reason)
 	}
+	// A block or tick that came while the attempt was in flight poked a
+	// runner that could not cancel then; it is not repeated, so look now
+	// rather than wait a retry delay past the deadline.
+	if due, ok := r.dueReason(); ok {
+		return r.cancelNow(ctx, due)
+	}
 	if !r.idle(ctx, r.m.cfg.RetryDelay(r.hold.Attempts+1)) ||
 		r.hold.State != holdstore.StateForwarding {
 		return nil // stopping, or canceled while waiting

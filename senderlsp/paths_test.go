@@ -180,6 +180,27 @@ func TestRetryBudgetEndsWithSpecificReason(t *testing.T) {
 	}
 }
 
+// The block that ends the budget may come while an attempt is still in
+// flight: that poke cannot cancel, and no other comes. When the attempt
+// then fails, the hold is canceled at once with the failure's reason, not a
+// retry delay later (the test clock never moves here).
+func TestBudgetEndsDuringAttempt(t *testing.T) {
+	h := newHarness(t)
+	hold, msg := h.heldPayment()
+	h.lnd.Script(hold.PaymentHash, testkit.Outcome{Hang: true})
+	h.relay(h.releaseFor(msg, h.davePriv))
+	testkit.Eventually(t, 10*time.Second, "attempt in flight", func() bool { return len(h.lnd.Sent()) == 1 })
+	h.lnd.Mine(hold.DeadlineHeight - h.mustHeight())
+	testkit.Eventually(t, 10*time.Second, "deadline block seen", func() bool {
+		return h.m.height.Load() >= hold.DeadlineHeight
+	})
+	h.lnd.ResolvePayment(hold.PaymentHash, testkit.Outcome{Fail: lnd.FailureNoRoute})
+	h.expectCanceled(hold.ID, holdstore.ReasonNoRoute)
+	if n := len(h.lnd.Sent()); n != 1 {
+		t.Fatalf("%d attempts after the budget ran out", n)
+	}
+}
+
 // Invariant 2: while the outbound payment may still succeed, neither the
 // deadline nor an operator cancels the hold; when it succeeds, it settles.
 func TestNoCancelWhilePaymentInFlight(t *testing.T) {
