@@ -3,6 +3,8 @@ package holdstore
 import (
 	"context"
 	"fmt"
+
+	"github.com/lightningnetwork/lnd/routing/route"
 )
 
 // Unannounced returns up to limit HELD holds whose held_htlc_available no
@@ -57,4 +59,22 @@ func (s *Store) MarkAnnounced(ctx context.Context, ids ...ID) error {
 		}
 		return nil
 	})
+}
+
+// ClearAnnounced forgets the acknowledgements of the HELD holds for
+// receiverLSP, so they are announced again: for an operator whose receiver
+// LSP lost what it had stored. It returns how many holds it cleared.
+func (s *Store) ClearAnnounced(ctx context.Context, receiverLSP route.Vertex) (int, error) {
+	var n int64
+	err := s.update(ctx, true, func(tx *Tx) error {
+		res, err := tx.Exec(`UPDATE holds SET announced_at = NULL
+			WHERE state = 'HELD' AND announced_at IS NOT NULL
+			AND receiver_lsp = ?`, receiverLSP[:])
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
 }

@@ -259,7 +259,7 @@ func benchReleaseHotPath(b *testing.B, extra int) {
 // seedHeld stores n holds already HELD at bob and at his fake lnd, created
 // and moved to HELD in batches (the setup is not measured), and returns what
 // carol was told of each.
-func seedHeld(b *testing.B, store *holdstore.Store, fake *testkit.FakeLnd, cfg Config,
+func seedHeld(b testing.TB, store *holdstore.Store, fake *testkit.FakeLnd, cfg Config,
 	bob, carol, dave onionmsg.NodeKey, n int) []*onionmsg.HeldHTLCAvailable {
 
 	ctx := context.Background()

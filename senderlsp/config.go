@@ -89,6 +89,11 @@ type Config struct {
 	// (block deadlines are checked on every block).
 	DeadlineInterval time.Duration `long:"deadline-interval" description:"How often time-based hold deadlines are checked"`
 
+	// ReconcileInterval is how often the held payments are compared with
+	// lnd's pending invoices, besides after every (re)subscription to
+	// lnd's HTLC events: what a lost event would have said.
+	ReconcileInterval time.Duration `long:"reconcile-interval" description:"How often held payments are compared with lnd's pending invoices (also after every reconnect to lnd)"`
+
 	// MaxAmountMsat caps a single async payment.
 	MaxAmountMsat lnwire.MilliSatoshi `long:"max-amount-msat" description:"Largest amount of one async payment, in msat"`
 }
@@ -120,6 +125,7 @@ func DefaultConfig() Config {
 		ReleaseClockSkew:      2 * time.Minute,
 		RequestTimeout:        10 * time.Second,
 		DeadlineInterval:      10 * time.Second,
+		ReconcileInterval:     30 * time.Minute,
 		MaxAmountMsat:         lnwire.NewMSatFromSatoshis(10_000_000),
 	}
 }
@@ -165,8 +171,10 @@ func (c *Config) Validate() error {
 	if c.MaxParts == 0 || c.MaxParts > 16 {
 		bad("max-parts %d must be between 1 and 16", c.MaxParts)
 	}
-	if c.SlowRetryInterval <= 0 || c.DeadlineInterval <= 0 || c.RequestTimeout <= 0 {
-		bad("slow-retry-interval, deadline-interval and request-timeout must be positive")
+	if c.SlowRetryInterval <= 0 || c.DeadlineInterval <= 0 || c.RequestTimeout <= 0 ||
+		c.ReconcileInterval <= 0 {
+		bad("slow-retry-interval, deadline-interval, reconcile-interval and " +
+			"request-timeout must be positive")
 	}
 	if c.MaxAmountMsat == 0 {
 		bad("max-amount-msat must be positive")

@@ -46,6 +46,8 @@ type harness struct {
 	// outcomesDown makes bob's hold_outcome sends fail, as if carol's
 	// stream were unreachable.
 	outcomesDown atomic.Bool
+	// heldDown makes bob's held_htlc_available sends fail likewise.
+	heldDown atomic.Bool
 	// invoicesDown makes carol answer invoice requests "unavailable", as
 	// a receiver LSP that cannot serve them does.
 	invoicesDown atomic.Bool
@@ -177,13 +179,13 @@ func (h *harness) startBob() {
 func (h *harness) startBobNoWait() {
 	t := h.t
 	store, err := holdstore.Open(context.Background(), holdstore.Config{
-		Path: filepath.Join(h.dbDir, "bob.db"), Clock: h.clock,
+		Path: h.dbPath(), Clock: h.clock,
 		Logger: testkit.Quiet(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(h.cfg, Deps{Store: store, Lnd: h.lnd, Net: flakyNet{h.bobNode, &h.outcomesDown},
+	m, err := New(h.cfg, Deps{Store: store, Lnd: h.lnd, Net: flakyNet{h.bobNode, &h.outcomesDown, &h.heldDown},
 		Clock: h.clock, Logger: testkit.Quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -221,15 +223,26 @@ func (h *harness) waitTimer(d time.Duration) {
 	})
 }
 
-// flakyNet is bob's messenger, with hold_outcome sends that fail while down.
+// dbPath is bob's store.
+func (h *harness) dbPath() string { return filepath.Join(h.dbDir, "bob.db") }
+
+// flakyNet is bob's messenger, with hold_outcome and held_htlc_available
+// sends that fail while down.
 type flakyNet struct {
 	*lspnet.Node
-	down *atomic.Bool
+	down, heldDown *atomic.Bool
 }
 
 func (n flakyNet) Send(ctx context.Context, to onionmsg.NodeKey, m onionmsg.Message) error {
-	if _, ok := m.(*onionmsg.HoldOutcome); ok && n.down.Load() {
-		return errors.New("test: receiver LSP unreachable")
+	switch m.(type) {
+	case *onionmsg.HoldOutcome:
+		if n.down.Load() {
+			return errors.New("test: receiver LSP unreachable")
+		}
+	case *onionmsg.HeldHTLCAvailable:
+		if n.heldDown.Load() {
+			return errors.New("test: receiver LSP unreachable")
+		}
 	}
 	return n.Node.Send(ctx, to, m)
 }

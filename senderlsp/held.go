@@ -3,16 +3,19 @@ package senderlsp
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/onionmsg"
 )
 
-// awaitRelease follows the hold invoice of a CREATED or HELD hold until the
-// sender pays it (HELD), lnd cancels it, a release moves the hold on, a
-// cancel request or a deadline ends it.
-func (r *runner) awaitRelease(ctx context.Context) error {
+// awaitPayment follows the hold invoice of a CREATED hold until the sender
+// pays it (HELD), lnd cancels it, a cancel request or a deadline ends it.
+// It is the only state with an lnd stream of its own, and a short one: the
+// sender pays right after the create.
+func (r *runner) awaitPayment(ctx context.Context) error {
 	sub, err := r.m.lnd.SubscribeSingleInvoice(ctx, r.fixed.hash)
 	if errors.Is(err, lnd.ErrInvoiceNotFound) {
 		// lnd never made the hold invoice (a crash between recording
@@ -25,17 +28,14 @@ func (r *runner) awaitRelease(ctx context.Context) error {
 		return err
 	}
 	defer sub.Close()
-	if r.hold.State == holdstore.StateCreated && r.hold.HoldInvoice == "" {
+	if r.hold.HoldInvoice == "" {
 		if err := r.recordHoldInvoice(ctx); err != nil {
 			return err
 		}
 	}
-	if r.hold.State == holdstore.StateHeld {
-		r.announce(ctx)
-	}
 	r.checkDeadline(ctx)
 
-	for r.hold.State == holdstore.StateCreated || r.hold.State == holdstore.StateHeld {
+	for r.hold.State == holdstore.StateCreated {
 		select {
 		case inv, ok := <-sub.Updates():
 			if !ok {
@@ -48,9 +48,132 @@ func (r *runner) awaitRelease(ctx context.Context) error {
 			r.handle(ctx, ev)
 		case <-r.pokes:
 			r.checkDeadline(ctx)
+		case <-r.checks:
+			// The stream tells this runner everything.
 		case <-ctx.Done():
 			return nil
 		}
+	}
+	return nil
+}
+
+// awaitRelease waits in HELD for a release, a refusal, a cancel, a
+// deadline or lnd's cancel of the hold invoice, and parks (returns true)
+// as soon as there is nothing to do: a held payment costs no goroutine
+// while it waits. The Manager wakes it with the next event.
+func (r *runner) awaitRelease(ctx context.Context) (parked bool, err error) {
+	for r.hold.State == holdstore.StateHeld {
+		if r.needCheck {
+			if err := r.checkInvoice(ctx); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if r.waitHeld(ctx, false) {
+			continue
+		}
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		if r.m.park(r) {
+			return true, nil
+		}
+		// A caller is on its way (acquire): wait for it.
+		r.waitHeld(ctx, true)
+	}
+	return false, nil
+}
+
+// waitHeld serves one event of a HELD hold: a request, a deadline poke (the
+// deadline is looked at only then: a parked hold's deadline is the store's
+// to find) or a recheck. Without block it returns false at once if there
+// is none.
+func (r *runner) waitHeld(ctx context.Context, block bool) bool {
+	if block {
+		select {
+		case ev := <-r.events:
+			r.handle(ctx, ev)
+		case <-r.pokes:
+			r.checkDeadline(ctx)
+		case <-r.checks:
+			r.needCheck = true
+		case <-ctx.Done():
+			return false
+		}
+		return true
+	}
+	select {
+	case ev := <-r.events:
+		r.handle(ctx, ev)
+	case <-r.pokes:
+		r.checkDeadline(ctx)
+	case <-r.checks:
+		r.needCheck = true
+	case <-ctx.Done():
+		return false
+	default:
+		return false
+	}
+	return true
+}
+
+// checkInvoice asks lnd what became of the hold invoice of a HELD hold,
+// after lnd failed one of its HTLCs back or a reconcile did not find it
+// accepted: canceled (by hand, or by lnd's expiry) or no longer held, the
+// hold is canceled; still accepted, its HTLCs are recorded again.
+func (r *runner) checkInvoice(ctx context.Context) error {
+	select {
+	case r.m.lndSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	inv, err := r.m.lnd.LookupInvoice(ctx, r.fixed.hash)
+	<-r.m.lndSlots
+	if errors.Is(err, lnd.ErrInvoiceNotFound) {
+		r.log.Error("hold invoice of a held payment unknown to lnd")
+		r.needCheck = false
+		return r.cancelNow(ctx, holdstore.ReasonInternal)
+	}
+	if err != nil {
+		return err
+	}
+	r.needCheck = false
+	return r.onHeldInvoice(ctx, inv)
+}
+
+// confirmHeld asks lnd, before a payout, whether it still holds the HTLCs of
+// this HELD hold, and cancels the hold if not.
+func (r *runner) confirmHeld(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, r.m.cfg.RequestTimeout)
+	defer cancel()
+	inv, err := r.m.lnd.LookupInvoice(lctx, r.fixed.hash)
+	if errors.Is(err, lnd.ErrInvoiceNotFound) {
+		r.log.Error("hold invoice of a released payment unknown to lnd")
+		return r.cancelNow(ctx, holdstore.ReasonInternal)
+	}
+	if err != nil {
+		return fmt.Errorf("asking lnd whether it still holds the payment: %w", err)
+	}
+	r.needCheck = false
+	return r.onHeldInvoice(ctx, inv)
+}
+
+// onHeldInvoice acts on what lnd says of a HELD hold's invoice.
+func (r *runner) onHeldInvoice(ctx context.Context, inv lnd.Invoice) error {
+	switch inv.State {
+	case lnd.InvoiceAccepted:
+		if r.m.watchCircuits(r.fixed.id, inv) {
+			r.needCheck = true // failed while being recorded
+		}
+	case lnd.InvoiceSettled:
+		// Only we settle, and only from SETTLED: someone else did.
+		r.log.Error("hold invoice settled outside asynclsp", "state", r.hold.State)
+		r.m.watchCircuits(r.fixed.id, inv)
+	default:
+		// Canceled by lnd, or open again: no HTLC is held any more,
+		// and the sender's funds are back. Canceling again is a no-op.
+		r.log.Warn("lnd no longer holds the payment", "invoice", inv.State)
+		return r.cancelNow(ctx, holdstore.ReasonHoldInvoiceCanceled)
 	}
 	return nil
 }
@@ -79,6 +202,11 @@ func (r *runner) onInvoice(ctx context.Context, inv lnd.Invoice) error {
 		if r.hold.State != holdstore.StateCreated {
 			return nil
 		}
+		// Recorded first: lnd's HTLC events name these HTLCs if it
+		// fails them back from now on.
+		if r.m.watchCircuits(r.fixed.id, inv) {
+			r.needCheck = true
+		}
 		expiry := inv.MinAcceptedExpiry()
 		tr := r.to(holdstore.StateHeld, holdstore.ReasonNone)
 		tr.IncomingExpiry = expiry
@@ -87,7 +215,7 @@ func (r *runner) onInvoice(ctx context.Context, inv lnd.Invoice) error {
 			return err
 		}
 		r.m.metrics.held()
-		r.announce(ctx)
+		r.m.kickAnnounce()
 		r.checkDeadline(ctx)
 
 	case lnd.InvoiceCanceled:
@@ -103,69 +231,38 @@ func (r *runner) onInvoice(ctx context.Context, inv lnd.Invoice) error {
 	return nil
 }
 
-// announce sends held_htlc_available to the receiver LSP, once per run, from
-// a goroutine that retries until it is stored there or the hold leaves HELD.
-// The receiver LSP stores it idempotently, so a resend after a restart is
-// harmless.
-func (r *runner) announce(ctx context.Context) {
-	if r.announced {
-		return
-	}
-	r.announced = true
-	h := r.hold
-	msg := &onionmsg.HeldHTLCAvailable{
-		HoldID:         onionmsg.HoldID(h.ID),
-		PaymentHash:    h.PaymentHash,
-		Amount:         h.AmountMsat,
-		DeadlineHeight: h.DeadlineHeight,
-		DeadlineTime:   h.DeadlineTime,
-		SenderLSPKey:   r.m.net.Self(),
-		ReceiverKey:    r.fixed.receiver,
-		ReleaseSecret:  h.ReleaseSecret,
-	}
-	actx, cancel := context.WithCancel(ctx)
-	r.stopAnnounce = cancel
-	r.m.goOwned(func() {
-		defer cancel()
-		for attempt := 0; ; attempt++ {
-			err := r.m.net.Send(actx, r.fixed.receiverLSP, msg)
-			if err == nil {
-				r.log.Info("receiver LSP told of the held payment")
-				return
-			}
-			if actx.Err() != nil {
-				return
-			}
-			r.log.Warn("telling the receiver LSP failed, retrying",
-				"attempt", attempt+1, "err", err)
-			if !sleep(actx, r.m.clock, backoff(attempt)) {
-				return
-			}
-		}
-	})
-}
-
 // tell sends a hold_outcome about the release whose digest is release to
 // the receiver LSP, best effort: a release accepted or refused is for the
 // receiver's information (the final outcome goes through tellFinal, which
 // the hold waits for). It costs a goroutine: callers decide first whether
 // the outcome is worth sending (Manager.refuse).
 func (r *runner) tell(status onionmsg.HoldStatus, reason holdstore.Reason, release [32]byte) {
-	msg := r.outcome(status, reason)
+	r.m.tell(r.fixed, r.log, status, reason, release)
+}
+
+// tell is runner.tell for a hold that may be parked.
+func (m *Manager) tell(f fixedHold, log *slog.Logger, status onionmsg.HoldStatus,
+	reason holdstore.Reason, release [32]byte) {
+
+	msg := f.outcome(status, reason)
 	msg.ReleaseDigest = release
-	r.m.goOwned(func() {
-		ctx, cancel := context.WithTimeout(r.m.ctx, r.m.cfg.RequestTimeout)
+	m.goOwned(func() {
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
 		defer cancel()
-		if err := r.m.net.Send(ctx, r.fixed.receiverLSP, msg); err != nil {
-			r.log.Warn("could not tell the receiver LSP the outcome",
+		if err := m.net.Send(ctx, f.receiverLSP, msg); err != nil {
+			log.Warn("could not tell the receiver LSP the outcome",
 				"status", status, "err", err)
 		}
 	})
 }
 
 func (r *runner) outcome(status onionmsg.HoldStatus, reason holdstore.Reason) *onionmsg.HoldOutcome {
+	return r.fixed.outcome(status, reason)
+}
+
+func (f fixedHold) outcome(status onionmsg.HoldStatus, reason holdstore.Reason) *onionmsg.HoldOutcome {
 	return &onionmsg.HoldOutcome{
-		HoldID: onionmsg.HoldID(r.fixed.id), PaymentHash: r.fixed.hash,
+		HoldID: onionmsg.HoldID(f.id), PaymentHash: f.hash,
 		Status: status, Reason: string(reason),
 	}
 }

@@ -27,6 +27,12 @@ type Lnd interface {
 	SendPayment(ctx context.Context, req lnd.SendPaymentRequest) (*lnd.Subscription[lnd.Payment], error)
 	TrackPayment(ctx context.Context, hash lntypes.Hash) (*lnd.Subscription[lnd.Payment], error)
 
+	// One stream of the node's HTLC events, and its pending invoices a
+	// page at a time: how parked holds learn that lnd failed their HTLCs
+	// back, without a stream each.
+	SubscribeHtlcEvents(ctx context.Context) (*lnd.Subscription[lnd.HtlcEvent], error)
+	ListPendingInvoices(ctx context.Context, afterAddIndex uint64, limit uint32) ([]lnd.Invoice, error)
+
 	// Channels, to refuse holds that could not be forwarded.
 	ListChannels(ctx context.Context) ([]lnd.Channel, error)
 }

@@ -3,10 +3,15 @@
 // once the receiver's signed release arrives; otherwise it cancels the hold
 // well before any expiry, with the most specific reason.
 //
-// Every hold has one runner goroutine that owns it from creation (or
-// recovery) until lnd has done what its final state asks. Everything that
-// changes a hold goes through its runner, and every change is committed to
-// the holdstore before its effect (an lnd call, a message, an answer).
+// Every hold has one runner that owns it from creation (or recovery) until
+// lnd has done what its final state asks. Everything that changes a hold
+// goes through its runner, and every change is committed to the holdstore
+// before its effect (an lnd call, a message, an answer). A runner runs a
+// goroutine only while there is something to do: a HELD hold waiting for
+// its release parks, and is woken by its release, a refusal, a cancel, its
+// deadline (the store's deadline indexes) or lnd failing its HTLC back (one
+// HTLC event stream for the node). So thousands of held payments cost no
+// goroutine and no lnd stream each.
 //
 // Floor: roles. Owns the holds' runners, the release check and the sender API;
 // it imports the ground floor only, never receiverlsp or cmd/.
@@ -22,6 +27,7 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/lightningnetwork/lnd/clock"
 )
 
@@ -44,11 +50,28 @@ type Manager struct {
 	// channels is lnd's channels as create's capacity check reads them.
 	channels *channelView
 
-	mu      sync.Mutex
-	runners map[holdstore.ID]*runner
+	mu sync.Mutex
+	// holds are the unresolved holds, parked or with a runner.
+	holds map[holdstore.ID]*tracked
+	// circuits names the hold of each incoming HTLC lnd holds for one.
+	circuits       map[lnd.CircuitKey]holdstore.ID
+	failedCircuits circuitRing
+	// untracked counts the holds recovered HELD that lnd has not yet
+	// confirmed; reconciled is set once a reconcile has run.
+	untracked  int
+	reconciled bool
+	trackedCh  chan struct{}
+	startedAt  time.Time
+
 	ctx     context.Context // the runners' context, set by Run
 	wg      sync.WaitGroup
-	running chan struct{} // closed once Run has recovered every hold
+	running chan struct{} // closed once Run has indexed every hold
+
+	announceKick  chan struct{}
+	reconcileKick chan struct{}
+	// lndSlots bounds the lnd calls of woken holds asking about their
+	// invoice (a reconcile may wake many).
+	lndSlots chan struct{}
 }
 
 // Deps are the Manager's collaborators.
@@ -80,20 +103,43 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	return &Manager{
 		cfg: cfg, store: d.Store, lnd: d.Lnd, net: d.Net, clock: d.Clock,
-		log:      d.Logger.With("component", "senderlsp"),
-		metrics:  d.Metrics,
-		channels: newChannelView(d.Lnd.ListChannels, d.Clock, cfg.CapacityRefresh),
-		runners:  map[holdstore.ID]*runner{},
-		running:  make(chan struct{}),
+		log:           d.Logger.With("component", "senderlsp"),
+		metrics:       d.Metrics,
+		channels:      newChannelView(d.Lnd.ListChannels, d.Clock, cfg.CapacityRefresh),
+		holds:         map[holdstore.ID]*tracked{},
+		circuits:      map[lnd.CircuitKey]holdstore.ID{},
+		trackedCh:     make(chan struct{}),
+		running:       make(chan struct{}),
+		announceKick:  make(chan struct{}, 1),
+		reconcileKick: make(chan struct{}, 1),
+		lndSlots:      make(chan struct{}, lndRecheckSlots),
 	}, nil
 }
 
-// Running is closed once Run has resumed every unresolved hold.
+// lndRecheckSlots bounds the LookupInvoice calls of woken holds at once.
+const lndRecheckSlots = 32
+
+// Running is closed once Run has indexed every unresolved hold: creates,
+// releases, refusals and cancels are taken from then on. A release for a
+// hold lnd has not yet confirmed is safe: the runner asks lnd before any
+// payout.
 func (m *Manager) Running() <-chan struct{} { return m.running }
 
-// Run resumes every unresolved hold, then watches blocks and the clock for
-// deadlines until ctx ends. It returns once every runner has stopped.
+// Tracked is closed once every hold recovered at start is tracked again:
+// its runner runs, or lnd has confirmed that it still holds its HTLCs (the
+// first reconcile with lnd's pending invoices).
+func (m *Manager) Tracked() <-chan struct{} { return m.trackedCh }
+
+// Run recovers the unresolved holds, then watches blocks and the clock for
+// deadlines, and lnd's HTLC events, until ctx ends. It returns once every
+// goroutine it started has stopped.
+//
+// Recovery costs no burst on lnd: a HELD hold (almost all of them) is only
+// indexed, and confirmed by the reconcile that follows the HTLC event
+// subscription, a thousand holds per lnd call; the others get their runner.
+// Only announcements no receiver LSP acknowledged are sent again.
 func (m *Manager) Run(ctx context.Context) error {
+	m.startedAt = m.clock.Now()
 	height, err := m.lnd.CurrentHeight(ctx)
 	if err != nil {
 		return fmt.Errorf("senderlsp: block height: %w", err)
@@ -109,19 +155,30 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("senderlsp: recovery: %w", err)
 	}
+	parked := 0
+	m.mu.Lock()
 	for _, h := range holds {
-		m.startRunner(h, nil)
+		t := m.trackLocked(h)
+		if h.State == holdstore.StateHeld {
+			t.unconfirmed = true
+			m.untracked++
+			parked++
+			continue
+		}
+		m.startLocked(t, nil)
 	}
+	m.metrics.untracked(m.untracked)
+	m.mu.Unlock()
 	m.log.Info("sender role running", "resumed_holds", len(holds),
-		"height", height)
+		"parked", parked, "height", height)
 	close(m.running)
 
 	blocks := make(chan uint32)
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.followBlocks(ctx, blocks)
-	}()
+	m.goOwned(func() { m.followBlocks(ctx, blocks) })
+	m.goOwned(func() { m.watchHTLCs(ctx) })
+	m.goOwned(func() { m.reconcileLoop(ctx) })
+	m.goOwned(func() { m.announceLoop(ctx) })
+	m.checkDeadlines(ctx)
 	ticker := m.clock.TickAfter(m.cfg.DeadlineInterval)
 	for {
 		select {
@@ -163,8 +220,10 @@ func (m *Manager) followBlocks(ctx context.Context, out chan<- uint32) {
 	}
 }
 
-// checkDeadlines pokes the runner of every hold whose deadline has come;
-// the runner decides what the deadline means for its state.
+// checkDeadlines pokes every hold whose deadline has come, waking it if
+// parked; its runner decides what the deadline means for its state. The
+// store's deadline indexes find them: the cost is the holds due, not the
+// holds held.
 func (m *Manager) checkDeadlines(ctx context.Context) {
 	due, err := m.store.Due(ctx, m.height.Load(), m.clock.Now())
 	if err != nil {
@@ -172,43 +231,8 @@ func (m *Manager) checkDeadlines(ctx context.Context) {
 		return
 	}
 	for _, h := range due {
-		if r := m.runner(h.ID); r != nil {
-			r.poke()
-		}
+		m.poke(h.ID)
 	}
-}
-
-// startRunner starts the runner that owns h. pay, when set, is the outbound
-// payment just sent for it.
-func (m *Manager) startRunner(h *holdstore.Hold, onStart func(*runner)) *runner {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if r, ok := m.runners[h.ID]; ok {
-		return r
-	}
-	if m.ctx == nil || m.ctx.Err() != nil {
-		return nil
-	}
-	r := newRunner(m, h)
-	m.runners[h.ID] = r
-	if onStart != nil {
-		onStart(r)
-	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		r.run(m.ctx)
-		m.mu.Lock()
-		delete(m.runners, h.ID)
-		m.mu.Unlock()
-	}()
-	return r
-}
-
-func (m *Manager) runner(id holdstore.ID) *runner {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.runners[id]
 }
 
 // goOwned runs f in a goroutine that Run waits for.

@@ -21,6 +21,10 @@ type Metrics struct {
 	refused       *prometheus.CounterVec
 	refusals      *prometheus.CounterVec
 	committed     prometheus.Gauge
+	untrackedN    prometheus.Gauge
+	recovery      prometheus.Gauge
+	runners       prometheus.Gauge
+	announces     *prometheus.CounterVec
 }
 
 // Release verdicts, a label of the releases counter.
@@ -85,11 +89,30 @@ func NewMetrics(reg prometheus.Registerer, store *holdstore.Store) *Metrics {
 				"not yet final over the outbound liquidity they count against. " +
 				"Creates are refused once it would pass sender.capacity-overcommit.",
 		}),
+		untrackedN: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "holds_untracked",
+			Help: "Holds recovered HELD at start that lnd has not yet " +
+				"confirmed it still holds; 0 once every hold is tracked again.",
+		}),
+		recovery: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "recovery_seconds",
+			Help: "From the start of the sender role to every hold tracked again.",
+		}),
+		announces: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "announcements_total",
+			Help: "held_htlc_available sent to receiver LSPs, by result: " +
+				"stored (acknowledged, never sent again) or failed (retried).",
+		}, []string{"result"}),
+		runners: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "runners",
+			Help: "Holds with a goroutine of their own (not parked): created, " +
+				"released, forwarding, or being acted on.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.settleLatency, m.heldTime, m.cancels, m.attempts,
 			m.outcomes, m.releases, m.holdsHeld, m.losses, m.refused, m.refusals,
-			m.committed,
+			m.committed, m.untrackedN, m.recovery, m.runners, m.announces,
 			&stateCollector{store: store, desc: prometheus.NewDesc(
 				"asynclsp_sender_holds", "Holds by state.", []string{"state"}, nil)})
 	}
@@ -106,6 +129,10 @@ func (m *Metrics) loss()                           { m.losses.Inc() }
 func (m *Metrics) createRefused(reason string)     { m.refused.WithLabelValues(reason).Inc() }
 func (m *Metrics) refusal(fate string)             { m.refusals.WithLabelValues(fate).Inc() }
 func (m *Metrics) overcommit(ratio float64)        { m.committed.Set(ratio) }
+func (m *Metrics) untracked(n int)                 { m.untrackedN.Set(float64(n)) }
+func (m *Metrics) recovered(d time.Duration)       { m.recovery.Set(d.Seconds()) }
+func (m *Metrics) runnersRunning(delta int)        { m.runners.Add(float64(delta)) }
+func (m *Metrics) announced(result string)         { m.announces.WithLabelValues(result).Inc() }
 
 func (m *Metrics) outcome(result string, r holdstore.Reason) {
 	m.outcomes.WithLabelValues(result, string(r)).Inc()

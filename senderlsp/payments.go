@@ -30,14 +30,12 @@ func (m *Manager) Cancel(ctx context.Context, id holdstore.ID, reason holdstore.
 	if reason != holdstore.ReasonCanceledBySender && reason != holdstore.ReasonCanceledByOperator {
 		return fmt.Errorf("%w: cancel reason %q", ErrInvalidRequest, reason)
 	}
-	if r := m.runner(id); r != nil {
-		done := make(chan error, 1)
-		err := r.request(ctx, cancelEvent{reason: reason, done: done}, done)
-		if !errors.Is(err, errRunnerStopped) {
-			return err
-		}
-		// The runner just finished: answer from the store.
+	done := make(chan error, 1)
+	err := m.request(ctx, id, cancelEvent{reason: reason, done: done}, done)
+	if !errors.Is(err, errRunnerStopped) {
+		return err
 	}
+	// Not tracked (resolved, or unknown): answer from the store.
 	h, err := m.Payment(ctx, id)
 	if err != nil {
 		return err

@@ -45,22 +45,23 @@ const (
 //
 // The deduplication comes before the send's goroutine: a flood of refused
 // releases costs no goroutine and no message.
-func (m *Manager) refuse(in *lspnet.Inbound, r *runner, rel *onionmsg.ReleaseHeldHTLC,
+func (m *Manager) refuse(in *lspnet.Inbound, f fixedHold, rel *onionmsg.ReleaseHeldHTLC,
 	found holdstore.State, verr error) error {
 
 	m.metrics.release(releaseRejected)
 	reason := rejectCode(verr)
 	drop := lspnet.Drop(bus.ReasonBadSignature, verr)
-	log := r.log.With("from", in.From.String(), "reason", reason, "err", verr)
+	log := m.log.With("hold", f.id.String(), "from", in.From.String(),
+		"reason", reason, "err", verr)
 	fate := refusalTold
 	switch {
-	case in.From != r.fixed.receiverLSP:
+	case in.From != f.receiverLSP:
 		fate = refusalNotReceiverLSP
 	case found != holdstore.StateHeld:
 		fate = refusalNotHeld
 	case in.Authentic() != nil:
 		fate = refusalBadEnvelope
-	case !m.refusals.first(refusalKey{r.fixed.id, reason}, m.clock.Now()):
+	case !m.refusals.first(refusalKey{f.id, reason}, m.clock.Now()):
 		fate = refusalRepeated
 	}
 	m.metrics.refusal(fate)
@@ -73,7 +74,7 @@ func (m *Manager) refuse(in *lspnet.Inbound, r *runner, rel *onionmsg.ReleaseHel
 			log.Error("release digest", "err", err)
 			return drop
 		}
-		r.tell(onionmsg.StatusRejected, holdstore.Reason(reason), d)
+		m.tell(f, log, onionmsg.StatusRejected, holdstore.Reason(reason), d)
 	case refusalRepeated:
 		log.Debug("release refused: told within the window already")
 	case refusalBadEnvelope:

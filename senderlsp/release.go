@@ -32,8 +32,9 @@ func (m *Manager) handleRefusal(ctx context.Context, in *lspnet.Inbound) error {
 	if !ok {
 		return lspnet.Drop(bus.ReasonMalformed, fmt.Errorf("not an outcome: %T", in.Msg))
 	}
-	r := m.runner(holdstore.ID(o.HoldID))
-	if r == nil || r.fixed.receiverLSP != in.From || r.fixed.hash != o.PaymentHash {
+	id := holdstore.ID(o.HoldID)
+	f, ok := m.lookup(id)
+	if !ok || f.receiverLSP != in.From || f.hash != o.PaymentHash {
 		return lspnet.ErrNotMine
 	}
 	if err := in.Authentic(); err != nil {
@@ -46,7 +47,7 @@ func (m *Manager) handleRefusal(ctx context.Context, in *lspnet.Inbound) error {
 	}
 	log.Warn("receiver LSP refused the hold", "reason", o.Reason)
 	done := make(chan error, 1)
-	err := r.request(ctx, refusalEvent{done: done}, done)
+	err := m.request(ctx, id, refusalEvent{done: done}, done)
 	if errors.Is(err, errRunnerStopped) {
 		// Resolved since (the refusal changes nothing), or stopping
 		// (taken again after the restart).
@@ -78,8 +79,9 @@ func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 		log.Warn("release for another sender LSP", "sender_lsp", rel.SenderLSPKey)
 		return lspnet.Drop(bus.ReasonMisdirected, onionmsg.ErrMisdirected)
 	}
-	r := m.runner(holdstore.ID(rel.HoldID))
-	if r == nil {
+	id := holdstore.ID(rel.HoldID)
+	f, ok := m.lookup(id)
+	if !ok {
 		return m.answerStale(ctx, in, rel)
 	}
 
@@ -88,7 +90,6 @@ func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 	// LSP gave out. It is checked while the runner writes the release,
 	// which commits only once the check has passed; the relaying LSP's
 	// envelope is checked after (HandleSelfAuthenticating).
-	f := r.fixed
 	expect := onionmsg.ReleaseExpect{
 		HoldID: rel.HoldID, PaymentHash: f.hash, ReleaseSecret: f.secret,
 		SenderLSPKey: m.net.Self(), ReceiverKey: f.receiver,
@@ -99,11 +100,11 @@ func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 	})
 	done := make(chan error, 1)
 	var found holdstore.State
-	err := r.request(ctx, releaseEvent{rel: rel, verified: v, found: &found,
+	err := m.request(ctx, id, releaseEvent{rel: rel, verified: v, found: &found,
 		done: done}, done)
 	if verr := v.wait(); verr != nil {
 		// Nothing was committed: the runner's write waited for this.
-		return m.refuse(in, r, rel, found, verr)
+		return m.refuse(in, f, rel, found, verr)
 	}
 	switch {
 	case errors.Is(err, errStaleRelease), errors.Is(err, errRunnerStopped):
@@ -230,6 +231,17 @@ func rejectCode(err error) string {
 // caller answers the release handler first, so the message is acknowledged
 // as soon as the release is durable.
 func (r *runner) release(ctx context.Context, v *verdict) (send bool, limit uint32, err error) {
+	if r.hold.State != holdstore.StateHeld {
+		return false, 0, errStaleRelease
+	}
+	// No payout unless lnd still holds the sender's HTLCs: a parked hold
+	// learns of lnd's cancel from an HTLC event, which may still be on
+	// its way, or may have been lost while asynclspd was down. Asked while
+	// the signature check runs; not canceled, nothing is committed and the
+	// release is redelivered.
+	if err := r.confirmHeld(ctx); err != nil {
+		return false, 0, err
+	}
 	if r.hold.State != holdstore.StateHeld {
 		return false, 0, errStaleRelease
 	}

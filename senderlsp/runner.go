@@ -34,24 +34,27 @@ type runner struct {
 
 	hold *holdstore.Hold
 
-	events  chan event
-	pokes   chan struct{}
+	events chan event
+	pokes  chan struct{}
+	// checks asks the runner to ask lnd about the hold invoice (recheck).
+	checks chan struct{}
+	// stopped is closed once the runner's goroutine has returned and the
+	// Manager has detached it.
 	stopped chan struct{}
 
 	// pay follows the outbound payment while one may be in flight.
 	pay      *lnd.Subscription[lnd.Payment]
 	inFlight bool
 
+	// needCheck: lnd may have canceled the hold invoice of this HELD
+	// hold (an HTLC event, or a reconcile that did not find it
+	// accepted); ask it (checkInvoice).
+	needCheck bool
+
 	// lastFailure is why the last outbound attempt failed. The store
 	// records it with the next attempt, but a cancel that comes first must
 	// still carry it rather than a more generic reason.
 	lastFailure holdstore.Reason
-
-	// announced: held_htlc_available has been handed to a sender
-	// goroutine in this run; stopAnnounce ends it once the hold leaves
-	// HELD.
-	announced    bool
-	stopAnnounce context.CancelFunc
 
 	heldAt, releasedAt time.Time
 
@@ -97,21 +100,17 @@ func (releaseEvent) isEvent() {}
 func (cancelEvent) isEvent()  {}
 func (refusalEvent) isEvent() {}
 
-func newRunner(m *Manager, h *holdstore.Hold) *runner {
+func newRunner(m *Manager, fixed fixedHold, h *holdstore.Hold) *runner {
 	return &runner{
-		m:   m,
-		log: m.log.With("hold", h.ID.String()),
-		fixed: fixedHold{
-			id: h.ID, hash: h.PaymentHash, secret: h.ReleaseSecret,
-			receiver:    onionmsg.NodeKey(h.ReceiverKey),
-			receiverLSP: onionmsg.NodeKey(h.ReceiverLSP),
-		},
-		hold:         h,
-		events:       make(chan event),
-		pokes:        make(chan struct{}, 1),
-		stopped:      make(chan struct{}),
-		stopAnnounce: func() {},
-		heldAt:       heldTime(h),
+		m:       m,
+		log:     m.log.With("hold", h.ID.String()),
+		fixed:   fixed,
+		hold:    h,
+		events:  make(chan event),
+		pokes:   make(chan struct{}, 1),
+		checks:  make(chan struct{}, 1),
+		stopped: make(chan struct{}),
+		heldAt:  heldTime(h),
 	}
 }
 
@@ -142,12 +141,18 @@ func (r *runner) poke() {
 	}
 }
 
-// run drives the hold through its states until it is resolved or ctx ends.
-// An lnd or store failure is retried with backoff; every step is safe to
-// repeat.
+// recheck asks the runner to ask lnd what became of the hold invoice.
+func (r *runner) recheck() {
+	select {
+	case r.checks <- struct{}{}:
+	default:
+	}
+}
+
+// run drives the hold through its states until it is resolved, it parks
+// (HELD, nothing to do) or ctx ends. An lnd or store failure is retried
+// with backoff; every step is safe to repeat.
 func (r *runner) run(ctx context.Context) {
-	defer close(r.stopped)
-	defer r.stopAnnounce()
 	defer r.closePayment()
 	for attempt := 0; ctx.Err() == nil; {
 		if r.hold.Resolved {
@@ -156,8 +161,13 @@ func (r *runner) run(ctx context.Context) {
 		}
 		var err error
 		switch r.hold.State {
-		case holdstore.StateCreated, holdstore.StateHeld:
-			err = r.awaitRelease(ctx)
+		case holdstore.StateCreated:
+			err = r.awaitPayment(ctx)
+		case holdstore.StateHeld:
+			var parked bool
+			if parked, err = r.awaitRelease(ctx); parked {
+				return
+			}
 		case holdstore.StateReleased:
 			err = r.startForwarding(ctx)
 		case holdstore.StateForwarding:
@@ -193,6 +203,8 @@ func (r *runner) idle(ctx context.Context, d time.Duration) bool {
 			r.handle(ctx, ev)
 		case <-r.pokes:
 			r.checkDeadline(ctx)
+		case <-r.checks:
+			r.needCheck = true
 		case <-ctx.Done():
 			return false
 		}
@@ -259,9 +271,6 @@ func (r *runner) applyIf(ctx context.Context, v *verdict, trs ...holdstore.Trans
 // mirror applies a committed transition to the in-memory hold.
 func (r *runner) mirror(tr holdstore.Transition, ev holdstore.Event) {
 	h := r.hold
-	if h.State == holdstore.StateHeld && tr.To != holdstore.StateHeld {
-		r.stopAnnounce()
-	}
 	h.State, h.Reason, h.UpdatedAt = tr.To, ev.Reason, ev.At
 	switch tr.To {
 	case holdstore.StateHeld:
