@@ -172,7 +172,8 @@ func ScaleCastOptions(cfg ScaleConfig) Options {
 	return Options{
 		Invoices: 1,
 		LogLevel: "info",
-		Bob:      []string{rate},
+		// ops.pprof: the Go heap after a forced GC (HeapAfterGC).
+		Bob: []string{rate, "ops.pprof=true"},
 		Carol: []string{rate, "receiver.maxstock=" + limit,
 			"receiver.maxpending=" + limit,
 			"receiver.maxpendingpersender=" + limit},
@@ -213,11 +214,6 @@ func Scale(ctx context.Context, c *Cast, cfg ScaleConfig) (*ScaleReport, error) 
 	s := &scaleRun{c: c, cfg: cfg, r: &ScaleReport{N: cfg.N,
 		Channels: cfg.Channels, Concurrency: cfg.Concurrency,
 		AmountSat: cfg.AmountSat, Network: c.Net.ReadyIn}}
-	s.r.note("Go heap after a forced GC: the heap column is " +
-		"go_memstats_heap_inuse_bytes as of the last GC cycle (a forced " +
-		"one needs a pprof endpoint on the ops listener)")
-	s.r.note("lnd calls in flight during the recovery: asynclspd exports " +
-		"no such gauge yet; the CPU bob's lnd used is measured instead")
 	steps := []struct {
 		name string
 		run  func(context.Context) error

@@ -24,9 +24,8 @@ type Snapshot struct {
 	// lnd ones (zero where /proc could not be read).
 	Bob, Carol, AliceLnd, BobLnd proc.Usage
 
-	// HeapInuse (bytes) and Goroutines are bob's asynclspd's, from its
-	// /metrics: the heap in use as of the last GC cycle, not after a
-	// forced one.
+	// HeapInuse (bytes) is bob's asynclspd's Go heap in use right after
+	// a forced GC (its /debug/pprof/heap); Goroutines its go_goroutines.
 	HeapInuse, Goroutines float64
 }
 
@@ -59,6 +58,15 @@ func (s *scaleRun) snapshot(ctx context.Context, held int) (Snapshot, error) {
 		if *u.to, err = proc.ReadUsage(u.pid); err != nil {
 			s.r.note("the usage of %s is not measured: %v", u.name, err)
 		}
+	}
+
+	// After the RSS: a GC does not hand memory back to the OS at once,
+	// but nothing here should depend on that.
+	if heap, err := s.c.Bob.HeapAfterGC(ctx); err == nil {
+		snap.HeapInuse = float64(heap)
+	} else {
+		s.r.note("Go heap after a forced GC: %v; the heap column is %s as "+
+			"of the last GC cycle", err, heapInuseMetric)
 	}
 
 	return snap, nil

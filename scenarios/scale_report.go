@@ -86,7 +86,8 @@ func (r *ScaleReport) Print(w io.Writer) {
 		fmt.Fprintf(w, "all %d HELD in %s\n", r.N, round(r.ToHeld))
 	}
 
-	fmt.Fprintf(w, "\nmemory (MiB; per held payment in KiB, against idle):\n")
+	fmt.Fprintf(w, "\nmemory (MiB; per held payment in KiB, against idle; "+
+		"heap: Go heap in use after a forced GC):\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "when\theld\tasynclspd RSS\tanon\tfile\tPSS\t"+
 		"KiB/held RSS\tanon\theap\tgoroutines\t/held\t"+
@@ -117,12 +118,17 @@ func (r *ScaleReport) Print(w io.Writer) {
 
 	rs := r.Restart
 	if rs.Tracked > 0 {
+		inFlight := "-"
+		if rs.LndInFlightMax >= 0 {
+			inFlight = fmt.Sprint(rs.LndInFlightMax)
+		}
 		fmt.Fprintf(w, "\nkill -9 of bob's asynclspd with %d held: ready (/readyz) "+
 			"after %s; every hold tracked after %s (by %s); every payment "+
 			"HELD in the API and ACCEPTED at lnd after %s; CPU until tracked: "+
-			"asynclspd %s, bob's lnd %s\n", r.N, round(rs.Ready),
+			"asynclspd %s, bob's lnd %s; most calls in flight to bob's lnd "+
+			"at once until tracked: %s\n", r.N, round(rs.Ready),
 			round(rs.Tracked), rs.TrackedBy, round(rs.Held), round(rs.BobCPU),
-			round(rs.BobLndCPU))
+			round(rs.BobLndCPU), inFlight)
 	}
 	rl := r.Release
 	if rl.Settled.Count > 0 {

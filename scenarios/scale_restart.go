@@ -27,6 +27,10 @@ const (
 
 	// trackInterval is how often the log is read for it.
 	trackInterval = 50 * time.Millisecond
+
+	// inFlightMaxMetric is the most calls bob's asynclspd had in flight
+	// to his lnd at once since it started.
+	inFlightMaxMetric = "asynclsp_lnd_in_flight_max"
 )
 
 // RestartFigures are what a kill -9 of bob's asynclspd with N held cost.
@@ -40,6 +44,11 @@ type RestartFigures struct {
 	// BobCPU and BobLndCPU are the CPU time bob's asynclspd and his lnd
 	// used from the kill until every hold was tracked.
 	BobCPU, BobLndCPU time.Duration
+
+	// LndInFlightMax is the most calls the restarted asynclspd had in
+	// flight to bob's lnd at once until every hold was tracked (its
+	// asynclsp_lnd_in_flight_max; -1 where it could not be read).
+	LndInFlightMax int
 
 	// After is the usage once every hold is tracked again.
 	After Snapshot
@@ -92,6 +101,7 @@ func (s *scaleRun) restart(ctx context.Context) error {
 	if u, err := proc.ReadUsage(net.Bob.PID()); err == nil {
 		r.BobLndCPU = u.CPU - lndBefore.CPU
 	}
+	r.LndInFlightMax = s.inFlightMax(ctx)
 	s.cfg.Progress("bob's asynclspd ready %s after kill -9, every hold "+
 		"tracked after %s (%s)", round(r.Ready), round(r.Tracked), r.TrackedBy)
 
@@ -187,6 +197,24 @@ func (s *scaleRun) waitTracked(ctx context.Context, offset int64) (string, error
 			return "", ctx.Err()
 		}
 	}
+}
+
+// inFlightMax reads the peak of bob's asynclspd's calls in flight to his
+// lnd since it started; -1, with a note, where it cannot.
+func (s *scaleRun) inFlightMax(ctx context.Context) int {
+	m, err := s.c.Bob.Scrape(ctx)
+	if err != nil {
+		s.r.note("lnd calls in flight during the recovery: %v", err)
+		return -1
+	}
+	v, ok := m.Sum(inFlightMaxMetric)
+	if !ok {
+		s.r.note("lnd calls in flight during the recovery: bob's /metrics "+
+			"has no %s", inFlightMaxMetric)
+		return -1
+	}
+
+	return int(v)
 }
 
 // checkHeld checks that bob's API lists every payment HELD and his lnd

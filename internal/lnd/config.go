@@ -61,6 +61,10 @@ type Config struct {
 
 	// Logger receives the adapter's logs. Default: slog.Default().
 	Logger *slog.Logger `no-flag:"true"`
+
+	// Metrics counts the calls in flight to lnd. Default: counted, not
+	// registered.
+	Metrics *Metrics `no-flag:"true"`
 }
 
 // withDefaults returns cfg with every zero field set to its default.
@@ -82,6 +86,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics, _ = NewMetrics(nil) // no registry, no error
 	}
 
 	return cfg

@@ -157,9 +157,11 @@ func (c *Client) SendCustomMessage(ctx context.Context, peer route.Vertex,
 	callCtx, cancelCall := context.WithTimeout(ctx, c.cfg.RPCTimeout)
 	defer cancelCall()
 	callCtx, cl := c.lightning(callCtx)
+	c.cfg.Metrics.begin()
 	_, err := cl.SendCustomMessage(callCtx, &lnrpc.SendCustomMessageRequest{
 		Peer: peer[:], Type: msgType, Data: data,
 	})
+	c.cfg.Metrics.end()
 	switch {
 	case err == nil:
 		return nil

@@ -9,8 +9,9 @@ import (
 
 // do runs one unary call to lnd. While lnd is unreachable, starting or
 // shutting down, the call is repeated with backoff for up to RetryFor; after
-// that it fails with ErrUnavailable. Each attempt is bounded by RPCTimeout.
-// Errors are mapped to our sentinels (mapError).
+// that it fails with ErrUnavailable. Each attempt is bounded by RPCTimeout
+// and counted in flight (Config.Metrics) while it runs. Errors are mapped
+// to our sentinels (mapError).
 func (c *Client) do(ctx context.Context, op string,
 	call func(ctx context.Context) error) error {
 
@@ -24,7 +25,9 @@ func (c *Client) do(ctx context.Context, op string,
 		}
 
 		callCtx, cancelCall := context.WithTimeout(ctx, c.cfg.RPCTimeout)
+		c.cfg.Metrics.begin()
 		err := call(callCtx)
+		c.cfg.Metrics.end()
 		cancelCall()
 
 		switch {
@@ -81,11 +84,11 @@ func backoffDelay(minDelay, maxDelay time.Duration, attempt int) time.Duration {
 }
 
 // reconnect calls open, after a backoff, until it succeeds, ctx ends, or it
-// fails with an error that is not transient. Streams use it: they are
-// re-established for as long as their context lives. failures counts the
-// stream's consecutive failures; the caller resets it when the stream
-// delivers a message, so a stream that breaks again right after opening
-// backs off further each time.
+// fails with an error that is not transient; each attempt counts in flight
+// like do's. Streams use it: they are re-established for as long as their
+// context lives. failures counts the stream's consecutive failures; the
+// caller resets it when the stream delivers a message, so a stream that
+// breaks again right after opening backs off further each time.
 func (c *Client) reconnect(ctx context.Context, op string,
 	open func(ctx context.Context) error, failures *int) error {
 
@@ -95,7 +98,9 @@ func (c *Client) reconnect(ctx context.Context, op string,
 		}
 		*failures++
 
+		c.cfg.Metrics.begin()
 		err := open(ctx)
+		c.cfg.Metrics.end()
 		switch {
 		case err == nil:
 			return nil

@@ -6,6 +6,7 @@ import (
 	"github.com/asynclsp/asynclsp/scenarios/internal/proc"
 	"net/http"
 	"net/http/httptest"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"slices"
@@ -176,6 +177,29 @@ asynclsp_sender_holds{state="SETTLED"} 4
 	}
 	if _, err := d.Metric(ctx, "x", "odd"); err == nil {
 		t.Error("odd labels accepted")
+	}
+}
+
+// TestHeapAfterGC reads HeapInuse from the profile of a real handler, and
+// fails clearly where the profiler is not served.
+func TestHeapAfterGC(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	d := &Daemon{Name: "bob", OpsURL: srv.URL, http: srv.Client()}
+	heap, err := d.HeapAfterGC(context.Background())
+	if err != nil || heap <= 0 {
+		t.Fatalf("HeapAfterGC = %d, %v", heap, err)
+	}
+
+	off := httptest.NewServer(http.NotFoundHandler())
+	defer off.Close()
+	d = &Daemon{Name: "bob", OpsURL: off.URL, http: off.Client()}
+	if _, err := d.HeapAfterGC(context.Background()); err == nil ||
+		!strings.Contains(err.Error(), "ops.pprof") {
+
+		t.Fatalf("HeapAfterGC without pprof = %v", err)
 	}
 }
 

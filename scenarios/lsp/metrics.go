@@ -114,3 +114,49 @@ func matches(series, name string, want []string) bool {
 
 	return true
 }
+
+// heapInuseLine starts the line of the heap profile's text form
+// (debug=1) that gives runtime.MemStats.HeapInuse.
+const heapInuseLine = "# HeapInuse = "
+
+// HeapAfterGC returns the Go heap in use (bytes) of the daemon right after
+// a forced GC, from its /debug/pprof/heap?gc=1&debug=1: the daemon must
+// run with ops.pprof (Options.Settings).
+func (d *Daemon) HeapAfterGC(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		d.OpsURL+"/debug/pprof/heap?gc=1&debug=1", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("asynclspd %s: heap profile: %w", d.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("asynclspd %s: heap profile: %s (ops.pprof "+
+			"not set?)", d.Name, resp.Status)
+	}
+
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		v, ok := strings.CutPrefix(sc.Text(), heapInuseLine)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("asynclspd %s: heap profile: %q: %w",
+				d.Name, sc.Text(), err)
+		}
+
+		return n, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("asynclspd %s: heap profile: %w", d.Name, err)
+	}
+
+	return 0, fmt.Errorf("asynclspd %s: heap profile has no %q line",
+		d.Name, strings.TrimSpace(heapInuseLine))
+}

@@ -71,6 +71,12 @@ type APIConfig struct {
 // OpsConfig is the listener for /healthz, /readyz and /metrics.
 type OpsConfig struct {
 	Listen string `long:"listen" description:"Address of /healthz, /readyz and /metrics; empty to disable"`
+
+	// PProf adds Go's profiler (net/http/pprof) under /debug/pprof/: for
+	// measuring, e.g. the heap after a forced GC (heap?gc=1). A profile
+	// shows the code and what it allocates, and a CPU profile or trace
+	// costs CPU while it runs: expose it to the operator only.
+	PProf bool `long:"pprof" description:"Also serve Go's profiler under /debug/pprof/ on the ops listener (for the operator only)"`
 }
 
 // NATSConfig chooses the embedded server or an external one.
@@ -259,6 +265,8 @@ func (c *Config) Validate() error {
 		if err := checkListen("ops.listen", c.Ops.Listen, true); err != nil {
 			errs = append(errs, err)
 		}
+	} else if c.Ops.PProf {
+		bad("ops.pprof: needs ops.listen, where it is served")
 	}
 	if len(c.NATS.URLs) == 0 {
 		host, _, err := net.SplitHostPort(c.NATS.EmbeddedListen)

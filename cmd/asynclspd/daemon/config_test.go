@@ -158,6 +158,36 @@ sender.quick-retry=4s
 	}
 }
 
+// ops.pprof is off by default, and set by the file or the flag.
+func TestLoadConfigOpsPProf(t *testing.T) {
+	fakeHome(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		ini  string
+		want bool
+	}{
+		{"default", nil, "", false},
+		{"flag", []string{"--ops.pprof"}, "", true},
+		{"file", nil, "[ops]\nops.pprof=true\n", true},
+		{"file off", nil, "[ops]\nops.pprof=false\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.ini != "" {
+				writeFile(t, filepath.Join(dir, "asynclspd.conf"), tc.ini)
+			}
+			cfg, err := LoadConfig(append([]string{"--datadir=" + dir}, tc.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Ops.PProf != tc.want || cfg.Ops.Listen != "127.0.0.1:8271" {
+				t.Errorf("ops %+v, want pprof %v", cfg.Ops, tc.want)
+			}
+		})
+	}
+}
+
 // Each bad setting fails with a message that names the option.
 func TestLoadConfigErrors(t *testing.T) {
 	home := fakeHome(t)
@@ -187,6 +217,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"api.tlscert alone", []string{"--api.tlscert=" + seed}, "", []string{"api.tlscert and api.tlskey"}},
 		{"api.tlskey missing", []string{"--api.tlscert=" + seed, "--api.tlskey=/nonexistent/key"}, "", []string{"api.tlskey"}},
 		{"ops.listen", []string{"--ops.listen=localhost"}, "", []string{"ops.listen"}},
+		{"ops.pprof without ops.listen", []string{"--ops.listen=", "--ops.pprof"}, "", []string{"ops.pprof: needs ops.listen"}},
 		{"nats.embeddedlisten", []string{"--nats.embeddedlisten=0.0.0.0:4222"}, "", []string{"nats.embeddedlisten"}},
 		{"nats.url", []string{"--nats.url=http://127.0.0.1:4222"}, "", []string{"nats.url"}},
 		{"nats.nkeyseedfile", []string{"--nats.nkeyseedfile=/nonexistent/seed"}, "", []string{"nats.nkeyseedfile"}},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,7 +149,8 @@ func apiMux(sender, receiver, admin http.Handler) *http.ServeMux {
 }
 
 // opsHandler serves /healthz (the process is up), /readyz (every part is
-// connected and the roles have resumed their holds) and /metrics.
+// connected and the roles have resumed their holds), /metrics and, with
+// ops.pprof, Go's profiler under /debug/pprof/.
 func (d *daemon) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +164,21 @@ func (d *daemon) opsHandler() http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	if d.cfg.Ops.PProf {
+		handlePProf(mux)
+	}
 	return mux
+}
+
+// handlePProf serves net/http/pprof on mux, as that package does on
+// http.DefaultServeMux, which the daemon does not serve. Index serves the
+// named profiles: /debug/pprof/heap, goroutine, allocs, ...
+func handlePProf(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
 // readiness holds the check /readyz runs; nil while starting or stopping.

@@ -220,7 +220,7 @@ func TestDaemonRegtest(t *testing.T) {
 		t.Fatalf("/healthz: %d %q", status, body)
 	}
 	_, metrics := bob.get("/metrics")
-	for _, m := range []string{"asynclsp_sender_", "asynclsp_bus_", "go_goroutines", "process_cpu_seconds_total"} {
+	for _, m := range []string{"asynclsp_sender_", "asynclsp_bus_", "asynclsp_lnd_in_flight_max", "go_goroutines", "process_cpu_seconds_total"} {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("/metrics has no %s", m)
 		}

@@ -83,10 +83,14 @@ func (d *daemon) open(ctx context.Context) error {
 		return err
 	}
 
+	lndMetrics, err := lnd.NewMetrics(d.reg)
+	if err != nil {
+		return err
+	}
 	d.lnd, err = lnd.Connect(ctx, lnd.Config{
 		Host: cfg.Lnd.Host, TLSCertPath: cfg.Lnd.TLSCertPath,
 		MacaroonPath: cfg.Lnd.MacaroonPath, Network: cfg.Network,
-		Logger: d.log})
+		Metrics: lndMetrics, Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("lnd: %w", err)
 	}
