@@ -53,6 +53,9 @@ type FakeLnd struct {
 	addIndex  uint64
 	htlcIndex uint64
 
+	// byAddIndex is invoices in AddIndex order (ListPendingInvoices).
+	byAddIndex []*lnd.Invoice
+
 	// htlcLog is every HTLC event so far, for the node-wide streams
 	// (SubscribeHtlcEvents); htlcChanged is closed and replaced on every
 	// append; while htlcDown, events are lost (HtlcEventsDown).
