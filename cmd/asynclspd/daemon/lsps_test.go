@@ -104,7 +104,8 @@ func newLSPEnv(t *testing.T, o envOptions) *lspEnv {
 		cfg.QuickRetries = []time.Duration{200 * time.Millisecond, time.Second}
 		cfg.RequestTimeout = 5 * time.Second
 		m, err := senderlsp.New(cfg, senderlsp.Deps{Store: l.store, Lnd: e.bobLnd,
-			Net: l.node, Logger: testkit.Quiet()})
+			Net: l.node, Logger: testkit.Quiet(),
+			Metrics: senderlsp.NewMetrics(l.registry, l.store)})
 		if err != nil {
 			t.Fatal(err)
 		}
