@@ -171,6 +171,17 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/admin/stats", nil, nil, &out)
 }
 
+// Reannounce has the sender role announce its HELD payments to the receiver
+// LSP whose node key is receiverLSP (hex) again, as if that LSP had never
+// acknowledged them: for a receiver LSP that lost what it had stored. The
+// answer says how many. It fails with CodeNotFound if the daemon does not
+// run the sender role.
+func (c *Client) Reannounce(ctx context.Context, receiverLSP string) (*Reannounced, error) {
+	var out Reannounced
+	return &out, c.do(ctx, http.MethodPost, "/v1/admin/sender/reannounce", nil,
+		ReannounceRequest{ReceiverLSP: receiverLSP}, &out)
+}
+
 // maxAnswer caps an answer's body.
 const maxAnswer = 8 << 20
 

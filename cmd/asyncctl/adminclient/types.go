@@ -1,7 +1,8 @@
 // Package adminclient is the Go client of asynclspd's admin API (the
 // operator's endpoints under /v1/admin: info, tokens, receivers, mailbox,
-// stats), and the home of its JSON types, which the server in package daemon
-// shares. asyncctl uses it. It depends on the standard library only.
+// stats, the sender role's re-announcement), and the home of its JSON types,
+// which the server in package daemon shares. asyncctl uses it. It depends
+// on the standard library only.
 //
 // Floor: top (asyncctl). Owns the admin API's wire types and its client; it
 // imports nothing of asynclsp's, so the daemon can share its types.
@@ -157,6 +158,20 @@ type HoldStats struct {
 type TokenStats struct {
 	Active  int `json:"active"`
 	Revoked int `json:"revoked"`
+}
+
+// ReannounceRequest is the body of POST /v1/admin/sender/reannounce.
+type ReannounceRequest struct {
+	// ReceiverLSP is the node key, in hex, of the receiver LSP that lost
+	// the held payments it had stored.
+	ReceiverLSP string `json:"receiver_lsp"`
+}
+
+// Reannounced is the answer of POST /v1/admin/sender/reannounce.
+type Reannounced struct {
+	// Reannounced is how many HELD payments will be announced to the
+	// receiver LSP again.
+	Reannounced int `json:"reannounced"`
 }
 
 // The admin API's error codes, each with one HTTP status.

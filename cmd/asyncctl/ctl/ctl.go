@@ -1,8 +1,9 @@
 // Package ctl is asyncctl, the command line of asynclspd in the manner of
 // lncli: operator commands over the daemon's API (payments, receivers,
-// mailbox, stats, tokens), and commands to try an async payment by hand
-// (pay; receiver register, upload and online, which use the receiver's own
-// lnd). Output is a table for people, or the API's JSON with --json.
+// mailbox, stats, sender reannounce, tokens), and commands to try an async
+// payment by hand (pay; receiver register, upload and online, which use the
+// receiver's own lnd). Output is a table for people, or the API's JSON with
+// --json.
 //
 // Floor: top (asyncctl). Owns the CLI's commands and output; it may import the
 // ground floor, the roles' client packages and adminclient, never a role.
@@ -104,6 +105,11 @@ func (a *app) parser() *flags.Parser {
 		"Each registered receiver with its invoices in custody and pending mailbox items.", &receiversCmd{app: a})
 	add(p, "mailbox", "List held payments in receivers' mailboxes (receiver role)", "", &mailboxCmd{app: a})
 	add(p, "stats", "Counts across the daemon", "Holds, mailbox items and invoices by state; receivers; tokens.", &statsCmd{app: a})
+
+	snd := add(p, "sender", "Operator actions of the sender role", "", &struct{}{})
+	add(snd, "reannounce", "Announce the held payments to a receiver LSP again",
+		"For a receiver LSP that lost what it had stored, e.g. its JetStream: every payment "+
+			"held for it is announced to it again. Prints how many.", &senderReannounceCmd{app: a})
 
 	tok := add(p, "tokens", "Create, list and revoke API tokens", "", &struct{}{})
 	add(tok, "create", "Create a token; its secret is shown once", "", &tokensCreateCmd{app: a})

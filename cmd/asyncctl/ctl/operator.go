@@ -243,6 +243,35 @@ func (c *statsCmd) Execute(args []string) error {
 	return t.flush()
 }
 
+type senderReannounceCmd struct {
+	app         *app
+	ReceiverLSP string `long:"receiver-lsp" description:"Node key of the receiver LSP that lost its stored messages" required:"true"`
+}
+
+func (c *senderReannounceCmd) Execute(args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	cl, err := c.app.admin()
+	if err != nil {
+		return err
+	}
+	res, err := cl.Reannounce(c.app.ctx, c.ReceiverLSP)
+	if err != nil {
+		return err
+	}
+	if c.app.opts.JSON {
+		return printJSON(c.app.out, res)
+	}
+	what := "held payments"
+	if res.Reannounced == 1 {
+		what = "held payment"
+	}
+	_, err = fmt.Fprintf(c.app.out, "%d %s will be announced again to %s\n",
+		res.Reannounced, what, c.ReceiverLSP)
+	return err
+}
+
 type tokensCreateCmd struct {
 	app  *app
 	Name string `long:"name" description:"Who the token acts for: a wallet token's payments are owned by this name" required:"true"`

@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/lightningnetwork/lnd/clock"
 )
 
@@ -47,14 +48,25 @@ var adminCodes = []struct {
 // adminBodyLimit caps a request body: the largest is a token's name.
 const adminBodyLimit = 4 << 10
 
+// senderRole is what the admin API asks of the sender role
+// (*senderlsp.Manager).
+type senderRole interface {
+	// Reannounce announces the HELD holds for a receiver LSP again and
+	// returns how many.
+	Reannounce(ctx context.Context, receiverLSP onionmsg.NodeKey) (int, error)
+}
+
 // adminAPI serves the operator's endpoints under /v1/admin: what the roles'
 // own APIs do not show. Every request needs an admin token.
 type adminAPI struct {
 	store *holdstore.Store
-	info  adminclient.Info
-	clock clock.Clock
-	log   *slog.Logger
-	mux   *http.ServeMux
+	// sender is nil when the daemon does not run the sender role: its
+	// endpoints then answer not_found, as its wallet API's paths do.
+	sender senderRole
+	info   adminclient.Info
+	clock  clock.Clock
+	log    *slog.Logger
+	mux    *http.ServeMux
 }
 
 // adminRoute is one endpoint; openapi.json documents exactly these.
@@ -71,12 +83,15 @@ var adminRoutes = []adminRoute{
 	{http.MethodGet, "/v1/admin/receivers", (*adminAPI).listReceivers},
 	{http.MethodGet, "/v1/admin/mailbox", (*adminAPI).listMailbox},
 	{http.MethodGet, "/v1/admin/stats", (*adminAPI).getStats},
+	{http.MethodPost, "/v1/admin/sender/reannounce", (*adminAPI).reannounce},
 }
 
-func newAdminAPI(store *holdstore.Store, info adminclient.Info,
+// newAdminAPI serves the admin API over store; sender is nil without the
+// sender role.
+func newAdminAPI(store *holdstore.Store, sender senderRole, info adminclient.Info,
 	clk clock.Clock, log *slog.Logger) *adminAPI {
 
-	a := &adminAPI{store: store, info: info, clock: clk,
+	a := &adminAPI{store: store, sender: sender, info: info, clock: clk,
 		log: log.With("component", "adminapi"), mux: http.NewServeMux()}
 	allowed := map[string][]string{}
 	for _, rt := range adminRoutes {

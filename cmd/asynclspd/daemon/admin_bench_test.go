@@ -74,7 +74,7 @@ func benchAdmin(b *testing.B, receivers, items int) (*adminAPI, string, []route.
 		}
 		clk.SetTime(clk.Now().Add(time.Second))
 	}
-	api := newAdminAPI(store, adminclient.Info{}, clk, testkit.Quiet())
+	api := newAdminAPI(store, nil, adminclient.Info{}, clk, testkit.Quiet())
 	return api, token, keys
 }
 

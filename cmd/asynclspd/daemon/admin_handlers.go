@@ -232,6 +232,35 @@ func (a *adminAPI) getStats(w http.ResponseWriter, r *http.Request, _ *holdstore
 	return nil
 }
 
+// reannounce: POST /v1/admin/sender/reannounce. The sender role forgets
+// that the receiver LSP acknowledged its HELD holds and announces them again:
+// for a receiver LSP that lost what it had stored (its JetStream).
+func (a *adminAPI) reannounce(w http.ResponseWriter, r *http.Request, who *holdstore.Token) error {
+	if a.sender == nil {
+		return fmt.Errorf("%w: this daemon does not run the sender role", errNotFound)
+	}
+	if err := onlyParams(r.URL.Query()); err != nil {
+		return err
+	}
+	var body adminclient.ReannounceRequest
+	if err := decodeBody(w, r, &body); err != nil {
+		return err
+	}
+	lsp, err := onionmsg.ParseNodeKey(body.ReceiverLSP)
+	if err != nil {
+		return fmt.Errorf("%w: receiver_lsp must be a node public key: 66 hex "+
+			"characters of a compressed point", errInvalidRequest)
+	}
+	n, err := a.sender.Reannounce(r.Context(), lsp)
+	if err != nil {
+		return err
+	}
+	a.log.Info("held payments to be announced again", "receiver_lsp", lsp.String(),
+		"holds", n, "by", who.Name, "by_token", who.ID)
+	writeJSON(w, http.StatusOK, adminclient.Reannounced{Reannounced: n})
+	return nil
+}
+
 // onlyParams refuses query parameters other than allowed, and repeats of
 // any but state: a typo never silently widens a listing.
 func onlyParams(q url.Values, allowed ...string) error {

@@ -15,6 +15,8 @@ import (
 	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/testkit"
+	"github.com/asynclsp/asynclsp/onionmsg"
+	"github.com/asynclsp/asynclsp/senderlsp"
 	"github.com/lightningnetwork/lnd/clock"
 	"github.com/lightningnetwork/lnd/lntypes"
 	"github.com/lightningnetwork/lnd/lnwire"
@@ -47,7 +49,15 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	}
 	t.Cleanup(func() { store.Close() })
 	_, self := testkit.Key(10)
-	api := newAdminAPI(store, adminclient.Info{Version: Version,
+	// The sender role over the same store, never run: its admin action
+	// only writes the store and asks a sweep of a loop that is not there.
+	sender, err := senderlsp.New(senderlsp.DefaultConfig(), senderlsp.Deps{
+		Store: store, Lnd: testkit.NewFakeLnd(clk, onionmsg.NodeKey(key(11))),
+		Net: &outbox{self: self}, Clock: clk, Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := newAdminAPI(store, sender, adminclient.Info{Version: Version,
 		NodeKey: self.String(), Network: "regtest",
 		Roles: []string{RoleReceiver, RoleSender}, NATS: "embedded"},
 		clk, testkit.Quiet())
@@ -148,27 +158,76 @@ func (e *adminEnv) held(receiver, sender route.Vertex, state holdstore.MailboxSt
 
 // hold stores a sender-role hold and moves it to CANCELED if canceled.
 func (e *adminEnv) hold(amount lnwire.MilliSatoshi, canceled bool) {
+	h := e.created(amount, key(21))
+	if canceled {
+		e.apply(holdstore.Transition{ID: h.ID,
+			From: holdstore.StateCreated, To: holdstore.StateCanceled,
+			Reason: holdstore.ReasonCanceledByOperator})
+	}
+}
+
+// heldFor stores a HELD sender-role hold whose receiver LSP is lsp and has
+// acknowledged its held_htlc_available.
+func (e *adminEnv) heldFor(lsp route.Vertex) holdstore.ID {
+	h := e.created(50_000, lsp)
+	e.apply(holdstore.Transition{ID: h.ID, From: holdstore.StateCreated,
+		To: holdstore.StateHeld, IncomingExpiry: 1200, DeadlineHeight: 1100})
+	if err := e.store.MarkAnnounced(context.Background(), h.ID); err != nil {
+		e.t.Fatal(err)
+	}
+	return h.ID
+}
+
+// unannounced lists the ids of the HELD holds no receiver LSP has
+// acknowledged: what the sender role's next sweep announces.
+func (e *adminEnv) unannounced() []holdstore.ID {
+	e.t.Helper()
+	page, err := e.store.Unannounced(context.Background(), "", 1000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var ids []holdstore.ID
+	for _, h := range page.Holds {
+		ids = append(ids, h.ID)
+	}
+	return ids
+}
+
+// created stores a sender-role hold for receiver LSP lsp, in CREATED.
+func (e *adminEnv) created(amount lnwire.MilliSatoshi, lsp route.Vertex) *holdstore.Hold {
+	e.t.Helper()
 	var p lntypes.Preimage
 	rand.Read(p[:])
-	_, recv := testkit.Key(20)
-	_, lsp := testkit.Key(21)
 	h := &holdstore.Hold{ID: holdstore.NewID(), PaymentHash: p.Hash(),
 		Owner: "wallet-1", AmountMsat: amount, FeeMsat: 1000,
-		ReceiverKey: route.Vertex(recv), ReceiverLSP: route.Vertex(lsp),
+		ReceiverKey: key(20), ReceiverLSP: lsp,
 		ReceiverInvoice: "lnbcrt-receiver", ReceiverInvoiceExpiry: e.clock.Now().Add(24 * time.Hour),
 		HoldInvoice: "lnbcrt-hold", CltvDelta: 1008, RetryPolicy: holdstore.RetryPatient,
 		DeadlineTime: e.clock.Now().Add(12 * time.Hour)}
-	ctx := context.Background()
-	if _, err := e.store.Create(ctx, h); err != nil {
+	if _, err := e.store.Create(context.Background(), h); err != nil {
 		e.t.Fatal(err)
 	}
-	if canceled {
-		if _, err := e.store.Apply(ctx, holdstore.Transition{ID: h.ID,
-			From: holdstore.StateCreated, To: holdstore.StateCanceled,
-			Reason: holdstore.ReasonCanceledByOperator}); err != nil {
-			e.t.Fatal(err)
-		}
+	return h
+}
+
+func (e *adminEnv) apply(tr holdstore.Transition) {
+	e.t.Helper()
+	if _, err := e.store.Apply(context.Background(), tr); err != nil {
+		e.t.Fatal(err)
 	}
+}
+
+// outbox is the messenger of the admin tests' sender role: it records what
+// it is given and has no peer to ask.
+type outbox struct {
+	testkit.Outbox
+	self onionmsg.NodeKey
+}
+
+func (o *outbox) Self() onionmsg.NodeKey { return o.self }
+
+func (o *outbox) Request(context.Context, onionmsg.NodeKey, onionmsg.Message) (onionmsg.Message, error) {
+	return nil, errors.New("outbox: no peers in the admin tests")
 }
 
 func key(i int) route.Vertex {

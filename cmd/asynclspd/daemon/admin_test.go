@@ -14,6 +14,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/testkit"
 	"github.com/lightningnetwork/lnd/routing/route"
 )
 
@@ -366,5 +367,109 @@ func TestAdminDecodeBody(t *testing.T) {
 		if err := decodeBody(w, r, &v); !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
 			t.Errorf("%.30q: %v, want %v", tc.body, err, tc.want)
 		}
+	}
+}
+
+// The sender role announces the HELD holds for one receiver LSP again: it
+// forgets that LSP's acknowledgments, no other's, and nothing else. Bad
+// input and refused tokens change nothing.
+func TestAdminReannounce(t *testing.T) {
+	e := newAdminEnv(t)
+	ctx := context.Background()
+	carol, erin := key(40), key(41)
+	want := []holdstore.ID{e.heldFor(carol), e.heldFor(carol)}
+	e.heldFor(erin)
+	e.created(10_000, carol) // not HELD: never announced
+	sorted := func(ids []holdstore.ID) []string {
+		var out []string
+		for _, id := range ids {
+			out = append(out, id.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		if got := e.unannounced(); len(got) != 0 {
+			t.Fatalf("%s: holds to announce again %v, want none", what, got)
+		}
+	}
+
+	const path = "/v1/admin/sender/reannounce"
+	good := `{"receiver_lsp":"` + carol.String() + `"}`
+	for _, tc := range []struct {
+		name, body string
+	}{
+		{"empty body", ``},
+		{"no receiver_lsp", `{}`},
+		{"empty key", `{"receiver_lsp":""}`},
+		{"odd hex", `{"receiver_lsp":"` + carol.String()[:65] + `"}`},
+		{"short", `{"receiver_lsp":"` + carol.String()[:64] + `"}`},
+		{"not hex", `{"receiver_lsp":"` + strings.Repeat("zz", 33) + `"}`},
+		{"not a compressed key", `{"receiver_lsp":"04` + carol.String()[2:] + `"}`},
+		{"not on the curve", `{"receiver_lsp":"02` + strings.Repeat("ff", 32) + `"}`},
+		{"a number", `{"receiver_lsp":2}`},
+		{"unknown field", `{"receiver_lsp":"` + carol.String() + `","all":true}`},
+	} {
+		status, _, body := e.raw("POST", path, e.bearer, tc.body)
+		if status != 400 || !strings.Contains(body, `"code":"invalid_request"`) {
+			t.Errorf("%s: %d %s, want 400 invalid_request", tc.name, status, body)
+		}
+		unchanged(tc.name)
+	}
+	status, _, body := e.raw("POST", path+"?all=1", e.bearer, good)
+	if status != 400 || !strings.Contains(body, `unknown query parameter \"all\"`) {
+		t.Errorf("unknown parameter: %d %s", status, body)
+	}
+	for _, tc := range []struct {
+		name, token string
+		status      int
+	}{{"no token", "", 401}, {"wallet", e.wallet, 403}} {
+		if status, _, body := e.raw("POST", path, tc.token, good); status != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.status)
+		}
+		unchanged(tc.name)
+	}
+	status, hdr, body := e.raw("GET", path, e.bearer, "")
+	if status != 405 || hdr.Get("Allow") != "POST" {
+		t.Errorf("GET: %d, Allow %q, %s", status, hdr.Get("Allow"), body)
+	}
+
+	got, err := e.admin.Reannounce(ctx, carol.String())
+	if err != nil || got.Reannounced != 2 {
+		t.Fatalf("reannounce: %+v, %v; want 2", got, err)
+	}
+	if ids := e.unannounced(); !slices.Equal(sorted(ids), sorted(want)) {
+		t.Fatalf("to announce again %v, want carol's HELD holds %v", ids, want)
+	}
+	// Until carol acknowledges them again there is nothing more to forget.
+	if got, err := e.admin.Reannounce(ctx, carol.String()); err != nil || got.Reannounced != 0 {
+		t.Fatalf("reannounce again: %+v, %v; want 0", got, err)
+	}
+	_, _, body = e.raw("POST", path, e.bearer, `{"receiver_lsp":"`+erin.String()+`"}`)
+	if body != `{"reannounced":1}`+"\n" {
+		t.Fatalf("reannounce erin: %s", body)
+	}
+}
+
+// Without the sender role the endpoint is not found, as the sender's
+// wallet API is not.
+func TestAdminReannounceWithoutSender(t *testing.T) {
+	e := newAdminEnv(t)
+	e.heldFor(key(40))
+	srv := httptest.NewServer(newAdminAPI(e.store, nil,
+		adminclient.Info{Roles: []string{RoleReceiver}}, e.clock, testkit.Quiet()))
+	t.Cleanup(srv.Close)
+	c, err := adminclient.New(adminclient.Config{URL: srv.URL, Token: e.bearer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Reannounce(context.Background(), key(40).String())
+	wantCode(t, err, adminclient.CodeNotFound)
+	if !strings.Contains(err.Error(), "does not run the sender role") {
+		t.Fatalf("error %v does not say why", err)
+	}
+	if got := e.unannounced(); len(got) != 0 {
+		t.Fatalf("holds to announce again %v, want none", got)
 	}
 }

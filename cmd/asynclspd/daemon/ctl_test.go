@@ -166,6 +166,37 @@ func TestAsyncctlOperator(t *testing.T) {
 		t.Fatalf("mailbox table:\n%s", out)
 	}
 
+	// Had carol lost what she had stored, bob's operator has the held
+	// payment announced to her again; she stores it once.
+	announcedTo := func(want float64) func() error {
+		return func() error {
+			if n := announced(t, e.bob); n != want {
+				return fmt.Errorf("%v announcements acknowledged, want %v", n, want)
+			}
+			return nil
+		}
+	}
+	eventually(t, 10*time.Second, "carol acknowledged the payment", announcedTo(1))
+	out = asyncctlOK(t, with(bob, "sender", "reannounce", "--receiver-lsp="+e.carol.key.String())...)
+	if want := "1 held payment will be announced again to " + e.carol.key.String(); strings.TrimSpace(out) != want {
+		t.Fatalf("sender reannounce: %q, want %q", out, want)
+	}
+	eventually(t, 10*time.Second, "the payment announced again", announcedTo(2))
+	var again adminclient.Reannounced
+	asyncctlJSON(t, &again, with(bob, "sender", "reannounce", "--receiver-lsp="+e.carol.key.String())...)
+	if again.Reannounced != 1 {
+		t.Fatalf("sender reannounce --json: %+v", again)
+	}
+	eventually(t, 10*time.Second, "the payment announced a third time", announcedTo(3))
+	var mb adminclient.MailboxPage
+	asyncctlJSON(t, &mb, with(carol, "mailbox")...)
+	if len(mb.Items) != 1 || mb.Items[0].State != adminclient.MailboxPending {
+		t.Fatalf("carol's mailbox after the announcements again: %+v", mb.Items)
+	}
+	asyncctlFails(t, "invalid_request", with(bob, "sender", "reannounce", "--receiver-lsp=02ab")...)
+	asyncctlFails(t, "does not run the sender role",
+		with(carol, "sender", "reannounce", "--receiver-lsp="+e.bob.key.String())...)
+
 	// The operator cancels it; the sender's funds come back.
 	var canceled senderclient.Payment
 	asyncctlJSON(t, &canceled, with(bob, "payments", "cancel", p.ID)...)
@@ -257,6 +288,7 @@ func TestAsyncctlErrors(t *testing.T) {
 		{"extra argument", []string{"--token=x.y", "stats", "now"}, "unexpected arguments"},
 		{"required flag", []string{"--token=x.y", "tokens", "create"}, "--name"},
 		{"bad choice", []string{"--token=x.y", "tokens", "create", "--name=a", "--role=root"}, "--role"},
+		{"reannounce to nobody", []string{"--token=x.y", "sender", "reannounce"}, "--receiver-lsp"},
 		{"pay without amount", []string{"--token=x.y", "pay", "--receiver=a", "--receiver-lsp=b"}, "--amt"},
 		{"daemon down", []string{"--rpcserver=127.0.0.1:1", "--token=x.y", "stats"}, "connection refused"},
 		{"tlscert missing", []string{"--tlscert=" + filepath.Join(empty, "tls.cert"), "--token=x.y", "stats"}, "--tlscert"},
@@ -276,6 +308,29 @@ func TestAsyncctlErrors(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "--lnd.macaroonpath") || !strings.Contains(out, "--ttl") {
 		t.Fatalf("receiver online --help: exit %d\n%s", code, out)
 	}
+}
+
+// announced is how many held_htlc_available the LSP's sender role had
+// acknowledged by receiver LSPs.
+func announced(t *testing.T, l *lsp) float64 {
+	t.Helper()
+	mfs, err := l.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "asynclsp_sender_announcements_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "result" && lp.GetValue() == "stored" {
+					return counter(m)
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func mustID(t *testing.T, s string) holdstore.ID {

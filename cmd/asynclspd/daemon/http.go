@@ -83,15 +83,16 @@ func (d *daemon) apiServer() (*server, error) {
 	var (
 		senderAPI        *senderlsp.API
 		sender, receiver http.Handler // nil interfaces for roles not run
+		senderAdmin      senderRole
 	)
 	if d.sender != nil {
 		senderAPI = d.sender.APIHandler(senderlsp.APIConfig{Logger: d.log})
-		sender = senderAPI
+		sender, senderAdmin = senderAPI, d.sender
 	}
 	if d.receiver != nil {
 		receiver = d.receiver.Handler()
 	}
-	admin := newAdminAPI(d.store, d.info(), clock.NewDefaultClock(), d.log)
+	admin := newAdminAPI(d.store, senderAdmin, d.info(), clock.NewDefaultClock(), d.log)
 	mux := apiMux(sender, receiver, admin)
 	var tlsCfg *tls.Config
 	if d.cfg.API.TLSCert != "" {

@@ -104,7 +104,8 @@ func newLSPEnv(t *testing.T, o envOptions) *lspEnv {
 		cfg.QuickRetries = []time.Duration{200 * time.Millisecond, time.Second}
 		cfg.RequestTimeout = 5 * time.Second
 		m, err := senderlsp.New(cfg, senderlsp.Deps{Store: l.store, Lnd: e.bobLnd,
-			Net: l.node, Logger: testkit.Quiet()})
+			Net: l.node, Logger: testkit.Quiet(),
+			Metrics: senderlsp.NewMetrics(l.registry, l.store)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,14 +180,15 @@ func (e *lspEnv) startLSP(index int, o envOptions, role func(*lsp)) *lsp {
 	roles := []string{}
 	var senderAPI *senderlsp.API
 	var sender, receiver http.Handler // nil for a role not run
+	var senderAdmin senderRole
 	if l.sender != nil {
 		senderAPI = l.sender.APIHandler(senderlsp.APIConfig{Logger: testkit.Quiet()})
-		sender, roles = senderAPI, append(roles, RoleSender)
+		sender, senderAdmin, roles = senderAPI, l.sender, append(roles, RoleSender)
 	}
 	if l.receiver != nil {
 		receiver, roles = l.receiver.Handler(), append(roles, RoleReceiver)
 	}
-	admin := newAdminAPI(l.store, adminclient.Info{Version: Version,
+	admin := newAdminAPI(l.store, senderAdmin, adminclient.Info{Version: Version,
 		NodeKey: key.String(), Network: "regtest", Roles: roles, NATS: "external"},
 		clock.NewDefaultClock(), testkit.Quiet())
 	l.api = httptest.NewServer(apiMux(sender, receiver, admin))

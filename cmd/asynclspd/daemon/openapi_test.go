@@ -113,6 +113,8 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 		"MailboxItem": adminclient.MailboxItem{}, "MailboxPage": adminclient.MailboxPage{},
 		"HoldStats": adminclient.HoldStats{}, "TokenStats": adminclient.TokenStats{},
 		"Stats": adminclient.Stats{}, "Error": adminclient.ErrorBody{},
+		"ReannounceRequest": adminclient.ReannounceRequest{},
+		"Reannounced":       adminclient.Reannounced{},
 	}
 	for name, v := range types {
 		schema, ok := doc.Components.Schemas[name]
