@@ -89,6 +89,10 @@ type Config struct {
 	// (block deadlines are checked on every block).
 	DeadlineInterval time.Duration `long:"deadline-interval" description:"How often time-based hold deadlines are checked"`
 
+	// MaxInvoiceStreams caps the unpaid hold invoices followed on an lnd
+	// stream each; the others are polled.
+	MaxInvoiceStreams int `long:"max-invoice-streams" description:"Most unpaid hold invoices followed on an lnd stream each; beyond, they are polled (1s doubling to 30s)"`
+
 	// ReconcileInterval is how often the held payments are compared with
 	// lnd's pending invoices, besides after every (re)subscription to
 	// lnd's HTLC events: what a lost event would have said.
@@ -126,6 +130,7 @@ func DefaultConfig() Config {
 		RequestTimeout:        10 * time.Second,
 		DeadlineInterval:      10 * time.Second,
 		ReconcileInterval:     30 * time.Minute,
+		MaxInvoiceStreams:     256,
 		MaxAmountMsat:         lnwire.NewMSatFromSatoshis(10_000_000),
 	}
 }
@@ -175,6 +180,9 @@ func (c *Config) Validate() error {
 		c.ReconcileInterval <= 0 {
 		bad("slow-retry-interval, deadline-interval, reconcile-interval and " +
 			"request-timeout must be positive")
+	}
+	if c.MaxInvoiceStreams < 1 {
+		bad("max-invoice-streams %d must be at least 1", c.MaxInvoiceStreams)
 	}
 	if c.MaxAmountMsat == 0 {
 		bad("max-amount-msat must be positive")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/lnd"
@@ -15,7 +16,75 @@ import (
 // pays it (HELD), lnd cancels it, a cancel request or a deadline ends it.
 // It is the only state with an lnd stream of its own, and a short one: the
 // sender pays right after the create.
+//
+// At most MaxInvoiceStreams holds follow their invoice on a stream at once:
+// each stream costs lnd a subscription it scans on every invoice event of
+// the node. Beyond them a hold asks lnd (pollInvoice) until a stream frees.
 func (r *runner) awaitPayment(ctx context.Context) error {
+	select {
+	case r.m.invoiceStreams <- struct{}{}:
+		defer func() { <-r.m.invoiceStreams }()
+		return r.followInvoice(ctx)
+	default:
+		return r.pollInvoice(ctx)
+	}
+}
+
+// pollDelay is the wait before asking lnd again about an unpaid hold
+// invoice: 1 s doubling to 30 s.
+func pollDelay(attempt int) time.Duration {
+	return min(time.Second<<min(attempt, 5), 30*time.Second)
+}
+
+// pollInvoice is awaitPayment without a stream: LookupInvoice after each
+// pollDelay on the injected clock, until the hold leaves CREATED or a
+// stream frees. A sender pays right after the create, so a hold waits a
+// second or two longer to be HELD; nothing is at stake meanwhile.
+func (r *runner) pollInvoice(ctx context.Context) error {
+	for attempt := 0; r.hold.State == holdstore.StateCreated; attempt++ {
+		inv, err := r.m.lnd.LookupInvoice(ctx, r.fixed.hash)
+		if errors.Is(err, lnd.ErrInvoiceNotFound) {
+			r.log.Warn("hold invoice unknown to lnd, canceling the hold")
+			return r.cancelNow(ctx, holdstore.ReasonInternal)
+		}
+		if err != nil {
+			return err
+		}
+		if r.hold.HoldInvoice == "" {
+			if err := r.recordHoldInvoice(ctx); err != nil {
+				return err
+			}
+		}
+		if err := r.onInvoice(ctx, inv); err != nil {
+			return err
+		}
+		if r.hold.State != holdstore.StateCreated {
+			return nil
+		}
+		r.checkDeadline(ctx)
+		wait := r.m.clock.TickAfter(pollDelay(attempt))
+		for waiting := true; waiting && r.hold.State == holdstore.StateCreated; {
+			select {
+			case <-wait:
+				waiting = false
+			case r.m.invoiceStreams <- struct{}{}:
+				defer func() { <-r.m.invoiceStreams }()
+				return r.followInvoice(ctx)
+			case ev := <-r.events:
+				r.handle(ctx, ev)
+			case <-r.pokes:
+				r.checkDeadline(ctx)
+			case <-r.checks:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// followInvoice is awaitPayment on a stream of the hold invoice.
+func (r *runner) followInvoice(ctx context.Context) error {
 	sub, err := r.m.lnd.SubscribeSingleInvoice(ctx, r.fixed.hash)
 	if errors.Is(err, lnd.ErrInvoiceNotFound) {
 		// lnd never made the hold invoice (a crash between recording

@@ -69,6 +69,9 @@ type Manager struct {
 
 	announceKick  chan struct{}
 	reconcileKick chan struct{}
+	// invoiceStreams holds a token per CREATED hold following its invoice
+	// on a stream (Config.MaxInvoiceStreams).
+	invoiceStreams chan struct{}
 	// lndSlots bounds the lnd calls of woken holds asking about their
 	// invoice (a reconcile may wake many).
 	lndSlots chan struct{}
@@ -103,16 +106,17 @@ func New(cfg Config, d Deps) (*Manager, error) {
 	}
 	return &Manager{
 		cfg: cfg, store: d.Store, lnd: d.Lnd, net: d.Net, clock: d.Clock,
-		log:           d.Logger.With("component", "senderlsp"),
-		metrics:       d.Metrics,
-		channels:      newChannelView(d.Lnd.ListChannels, d.Clock, cfg.CapacityRefresh),
-		holds:         map[holdstore.ID]*tracked{},
-		circuits:      map[lnd.CircuitKey]holdstore.ID{},
-		trackedCh:     make(chan struct{}),
-		running:       make(chan struct{}),
-		announceKick:  make(chan struct{}, 1),
-		reconcileKick: make(chan struct{}, 1),
-		lndSlots:      make(chan struct{}, lndRecheckSlots),
+		log:            d.Logger.With("component", "senderlsp"),
+		metrics:        d.Metrics,
+		channels:       newChannelView(d.Lnd.ListChannels, d.Clock, cfg.CapacityRefresh),
+		holds:          map[holdstore.ID]*tracked{},
+		circuits:       map[lnd.CircuitKey]holdstore.ID{},
+		trackedCh:      make(chan struct{}),
+		running:        make(chan struct{}),
+		announceKick:   make(chan struct{}, 1),
+		reconcileKick:  make(chan struct{}, 1),
+		lndSlots:       make(chan struct{}, lndRecheckSlots),
+		invoiceStreams: make(chan struct{}, cfg.MaxInvoiceStreams),
 	}, nil
 }
 

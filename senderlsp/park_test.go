@@ -202,3 +202,34 @@ func TestRecoveryTracksManyWithoutBurst(t *testing.T) {
 		t.Fatalf("a release among %d recovered holds: %s", n, done.State)
 	}
 }
+
+// Beyond MaxInvoiceStreams, an unpaid hold invoice is polled on the clock
+// instead of followed on a stream of its own; it is HELD the poll after
+// the sender pays, and takes a stream once one frees.
+func TestUnpaidInvoicesBeyondTheStreamsArePolled(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxInvoiceStreams = 1 })
+	streamed := h.create(10_000_000)
+	testkit.Eventually(t, 10*time.Second, "one stream", func() bool {
+		return h.lnd.Calls("SubscribeSingleInvoice") == 1
+	})
+	polled := h.create(10_000_000)
+	h.waitTimer(time.Second) // its first poll found it unpaid
+	if n := h.lnd.Calls("SubscribeSingleInvoice"); n != 1 {
+		t.Fatalf("%d invoice streams, at most 1 wanted", n)
+	}
+	height := h.mustHeight()
+	if err := h.lnd.PayHoldInvoice(polled.PaymentHash, height+h.cfg.HoldCltvDelta); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(time.Second)
+	h.waitState(polled.ID, holdstore.StateHeld)
+	h.announced(polled.ID)
+
+	// The stream frees once the first is paid: a third takes it.
+	h.pay(streamed)
+	third := h.create(10_000_000)
+	testkit.Eventually(t, 10*time.Second, "a second stream", func() bool {
+		return h.lnd.Calls("SubscribeSingleInvoice") == 2
+	})
+	h.pay(third)
+}
