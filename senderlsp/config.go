@@ -89,6 +89,10 @@ type Config struct {
 	// (block deadlines are checked on every block).
 	DeadlineInterval time.Duration `long:"deadline-interval" description:"How often time-based hold deadlines are checked"`
 
+	// MaxForwarding caps the outbound payments in flight at once; releases
+	// beyond it wait in RELEASED for a slot.
+	MaxForwarding int `long:"max-forwarding" description:"Most outbound payments in flight at once; further releases wait for a slot (lnd carries at most 483 HTLCs per channel direction)"`
+
 	// MaxInvoiceStreams caps the unpaid hold invoices followed on an lnd
 	// stream each; the others are polled.
 	MaxInvoiceStreams int `long:"max-invoice-streams" description:"Most unpaid hold invoices followed on an lnd stream each; beyond, they are polled (1s doubling to 30s)"`
@@ -131,6 +135,7 @@ func DefaultConfig() Config {
 		DeadlineInterval:      10 * time.Second,
 		ReconcileInterval:     30 * time.Minute,
 		MaxInvoiceStreams:     256,
+		MaxForwarding:         128,
 		MaxAmountMsat:         lnwire.NewMSatFromSatoshis(10_000_000),
 	}
 }
@@ -180,6 +185,9 @@ func (c *Config) Validate() error {
 		c.ReconcileInterval <= 0 {
 		bad("slow-retry-interval, deadline-interval, reconcile-interval and " +
 			"request-timeout must be positive")
+	}
+	if c.MaxForwarding < 1 {
+		bad("max-forwarding %d must be at least 1", c.MaxForwarding)
 	}
 	if c.MaxInvoiceStreams < 1 {
 		bad("max-invoice-streams %d must be at least 1", c.MaxInvoiceStreams)

@@ -9,9 +9,13 @@ import (
 	"github.com/asynclsp/asynclsp/internal/lnd"
 )
 
-// startForwarding resumes a hold recovered in RELEASED: the release is
-// recorded but no attempt was begun. It begins one if the budget allows.
+// startForwarding begins the first attempt of a RELEASED hold: one whose
+// release waited for a forwarding slot, or was recorded before a restart.
+// It begins one once a slot frees, if the budget still allows.
 func (r *runner) startForwarding(ctx context.Context) error {
+	if !r.takeSlot(ctx) {
+		return nil // stopping, or canceled while waiting
+	}
 	limit, ok := r.m.cfg.CltvLimit(r.hold.IncomingExpiry, r.m.height.Load())
 	if !ok {
 		return r.cancelNow(ctx, holdstore.ReasonReleasedTooLate)
@@ -81,9 +85,11 @@ func (r *runner) forward(ctx context.Context) error {
 			switch p.Status {
 			case lnd.PaymentSucceeded:
 				r.closePayment()
+				r.freeSlot()
 				return r.succeeded(ctx, p)
 			case lnd.PaymentFailed:
 				r.closePayment()
+				r.freeSlot()
 				return r.failed(ctx, p)
 			}
 		case ev := <-r.events:
@@ -138,6 +144,9 @@ func (r *runner) failed(ctx context.Context, p lnd.Payment) error {
 // the last one failed) if the block budget and the receiver's invoice
 // allow; otherwise it cancels.
 func (r *runner) resend(ctx context.Context, lastFailure holdstore.Reason) error {
+	if !r.takeSlot(ctx) {
+		return nil
+	}
 	if reason, due := r.dueReason(); due {
 		return r.cancelNow(ctx, reason)
 	}
@@ -195,4 +204,53 @@ func classify(p lnd.Payment) holdstore.Reason {
 		return holdstore.ReasonTimeout
 	}
 	return holdstore.ReasonInternal
+}
+
+// takeSlot waits for a forwarding slot (Config.MaxForwarding) while it
+// answers events and deadline pokes: the outbound payments in flight at
+// once are bounded, so a burst of releases queues here in RELEASED instead
+// of piling HTLCs on lnd beyond what its channels carry (483 per
+// direction). false: the hold left its state, or ctx ended.
+func (r *runner) takeSlot(ctx context.Context) bool {
+	if r.slot {
+		return true
+	}
+	state := r.hold.State
+	for r.hold.State == state {
+		select {
+		case r.m.forwarding <- struct{}{}:
+			r.slot = true
+			return true
+		case ev := <-r.events:
+			r.handle(ctx, ev)
+		case <-r.pokes:
+			r.checkDeadline(ctx)
+		case <-r.checks:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return false
+}
+
+// trySlot takes a forwarding slot if one is free now.
+func (r *runner) trySlot() bool {
+	if r.slot {
+		return true
+	}
+	select {
+	case r.m.forwarding <- struct{}{}:
+		r.slot = true
+		return true
+	default:
+		return false
+	}
+}
+
+// freeSlot gives the hold's forwarding slot back, if it has one.
+func (r *runner) freeSlot() {
+	if r.slot {
+		<-r.m.forwarding
+		r.slot = false
+	}
 }

@@ -69,6 +69,9 @@ type Manager struct {
 
 	announceKick  chan struct{}
 	reconcileKick chan struct{}
+	// forwarding holds a token per outbound payment in flight
+	// (Config.MaxForwarding).
+	forwarding chan struct{}
 	// invoiceStreams holds a token per CREATED hold following its invoice
 	// on a stream (Config.MaxInvoiceStreams).
 	invoiceStreams chan struct{}
@@ -117,6 +120,7 @@ func New(cfg Config, d Deps) (*Manager, error) {
 		reconcileKick:  make(chan struct{}, 1),
 		lndSlots:       make(chan struct{}, lndRecheckSlots),
 		invoiceStreams: make(chan struct{}, cfg.MaxInvoiceStreams),
+		forwarding:     make(chan struct{}, cfg.MaxForwarding),
 	}, nil
 }
 

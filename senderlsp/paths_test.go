@@ -252,3 +252,31 @@ func TestCancelBySender(t *testing.T) {
 		t.Fatalf("canceling a settled payment: %v", err)
 	}
 }
+
+// With every forwarding slot taken, a release is committed RELEASED,
+// acknowledged and told, and its payment is sent once a slot frees: lnd
+// never carries more outbound payments than MaxForwarding.
+func TestReleasesWaitForAForwardingSlot(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxForwarding = 1 })
+	first, firstMsg := h.heldPayment()
+	second, secondMsg := h.heldPayment()
+	h.lnd.Script(first.PaymentHash, testkit.Outcome{Hang: true})
+	h.relay(h.releaseFor(firstMsg, h.davePriv))
+	testkit.Eventually(t, 10*time.Second, "first attempt", func() bool { return len(h.lnd.Sent()) == 1 })
+
+	h.relay(h.releaseFor(secondMsg, h.davePriv))
+	h.waitState(second.ID, holdstore.StateReleased)
+	h.waitOutcome(second.ID, onionmsg.StatusReleased, 1)
+	if n := len(h.lnd.Sent()); n != 1 {
+		t.Fatalf("%d payments in flight with one slot", n)
+	}
+	h.lnd.ResolvePayment(first.PaymentHash, testkit.Outcome{})
+	for _, id := range []holdstore.ID{first.ID, second.ID} {
+		if done := h.waitResolved(id); done.State != holdstore.StateSettled {
+			t.Fatalf("%s", done.State)
+		}
+	}
+	if n := len(h.lnd.Sent()); n != 2 {
+		t.Fatalf("%d payments for two holds", n)
+	}
+}

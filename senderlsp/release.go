@@ -224,15 +224,17 @@ func rejectCode(err error) string {
 }
 
 // release, in the runner, commits a release once v, its signature check,
-// has passed (and nothing if it fails): HELD -> RELEASED and,
-// in the same transaction, RELEASED -> FORWARDING (attempt 1) or, if it came
-// too late to pay the receiver safely, RELEASED -> CANCELED. send reports
-// whether the outbound payment is to be sent now, with its CLTV limit: the
-// caller answers the release handler first, so the message is acknowledged
-// as soon as the release is durable.
-func (r *runner) release(ctx context.Context, v *verdict) (send bool, limit uint32, err error) {
+// has passed (and nothing if it fails): HELD -> RELEASED and, in the same
+// transaction, RELEASED -> FORWARDING (attempt 1) or, if it came too late to
+// pay the receiver safely, RELEASED -> CANCELED. With every forwarding slot
+// taken, only RELEASED is committed (queued): the release is durable and
+// acknowledged, and the attempt begins once a slot frees (startForwarding).
+// send reports whether the outbound payment is to be sent now, with its
+// CLTV limit: the caller answers the release handler first, so the message
+// is acknowledged as soon as the release is durable.
+func (r *runner) release(ctx context.Context, v *verdict) (send, queued bool, limit uint32, err error) {
 	if r.hold.State != holdstore.StateHeld {
-		return false, 0, errStaleRelease
+		return false, false, 0, errStaleRelease
 	}
 	// No payout unless lnd still holds the sender's HTLCs: a parked hold
 	// learns of lnd's cancel from an HTLC event, which may still be on
@@ -240,10 +242,10 @@ func (r *runner) release(ctx context.Context, v *verdict) (send bool, limit uint
 	// the signature check runs; not canceled, nothing is committed and the
 	// release is redelivered.
 	if err := r.confirmHeld(ctx); err != nil {
-		return false, 0, err
+		return false, false, 0, err
 	}
 	if r.hold.State != holdstore.StateHeld {
-		return false, 0, errStaleRelease
+		return false, false, 0, errStaleRelease
 	}
 	h, cfg := r.hold, &r.m.cfg
 	now := r.m.clock.Now()
@@ -257,14 +259,23 @@ func (r *runner) release(ctx context.Context, v *verdict) (send bool, limit uint
 	case !now.Before(h.ReceiverInvoiceExpiry.Add(-cfg.InvoiceExpiryMargin)):
 		next.To, next.Reason = holdstore.StateCanceled, holdstore.ReasonReceiverInvoiceExpired
 	}
-	if err := r.applyIf(ctx, v, released, next); err != nil {
-		return false, 0, err
+	trs := []holdstore.Transition{released, next}
+	if next.To == holdstore.StateForwarding && !r.trySlot() {
+		trs, queued = trs[:1], true
 	}
-	if next.To != holdstore.StateForwarding {
-		return false, 0, nil
+	if err := r.applyIf(ctx, v, trs...); err != nil {
+		r.freeSlot()
+		return false, false, 0, err
 	}
 	r.releasedAt = now
-	return true, limit, nil
+	if queued {
+		r.log.Info("release queued for a forwarding slot")
+		return false, true, 0, nil
+	}
+	if next.To != holdstore.StateForwarding {
+		return false, false, 0, nil
+	}
+	return true, false, limit, nil
 }
 
 // verdict is the outcome of a check running in its own goroutine.

@@ -45,6 +45,8 @@ type runner struct {
 	// pay follows the outbound payment while one may be in flight.
 	pay      *lnd.Subscription[lnd.Payment]
 	inFlight bool
+	// slot: the hold holds a forwarding slot (takeSlot).
+	slot bool
 
 	// needCheck: lnd may have canceled the hold invoice of this HELD
 	// hold (an HTLC event, or a reconcile that did not find it
@@ -153,6 +155,7 @@ func (r *runner) recheck() {
 // (HELD, nothing to do) or ctx ends. An lnd or store failure is retried
 // with backoff; every step is safe to repeat.
 func (r *runner) run(ctx context.Context) {
+	defer r.freeSlot()
 	defer r.closePayment()
 	for attempt := 0; ctx.Err() == nil; {
 		if r.hold.Resolved {
@@ -217,10 +220,12 @@ func (r *runner) handle(ctx context.Context, ev event) {
 	switch ev := ev.(type) {
 	case releaseEvent:
 		*ev.found = r.hold.State
-		send, limit, err := r.release(ctx, ev.verified)
+		send, queued, limit, err := r.release(ctx, ev.verified)
 		ev.done <- err
 		if send {
 			r.send(ctx, limit)
+		}
+		if send || queued {
 			// Names the release taken. It encodes: it was decoded.
 			d, _ := ev.rel.Digest()
 			r.tell(onionmsg.StatusReleased, holdstore.ReasonNone, d)

@@ -128,6 +128,12 @@ func (m *Manager) park(r *runner) bool {
 	if t == nil || t.r != r || t.want > 0 {
 		return false
 	}
+	// A poke or recheck is sent only by a caller that holds the runner
+	// (want > 0), so with want at 0 every one sent is in its buffer
+	// already: one there is work, and parking would lose it.
+	if len(r.pokes) > 0 || len(r.checks) > 0 {
+		return false
+	}
 	t.r = nil
 	return true
 }
