@@ -280,3 +280,25 @@ func TestReleasesWaitForAForwardingSlot(t *testing.T) {
 		t.Fatalf("%d payments for two holds", n)
 	}
 }
+
+// A release waiting for a forwarding slot still meets its hold's deadline:
+// it is canceled there, never sent, and nothing is paid.
+func TestQueuedReleaseMeetsItsDeadline(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxForwarding = 1 })
+	first, firstMsg := h.heldPayment()
+	second, secondMsg := h.heldPayment()
+	h.lnd.Script(first.PaymentHash, testkit.Outcome{Hang: true})
+	h.relay(h.releaseFor(firstMsg, h.davePriv))
+	testkit.Eventually(t, 10*time.Second, "first attempt", func() bool { return len(h.lnd.Sent()) == 1 })
+	h.relay(h.releaseFor(secondMsg, h.davePriv))
+	h.waitState(second.ID, holdstore.StateReleased)
+
+	h.lnd.Mine(second.DeadlineHeight - h.mustHeight())
+	h.expectCanceled(second.ID, holdstore.ReasonDeadline)
+	if got := h.get(first.ID); got.State != holdstore.StateForwarding {
+		t.Fatalf("the hold in flight is %s", got.State)
+	}
+	if n := len(h.lnd.Sent()); n != 1 {
+		t.Fatalf("%d payments sent", n)
+	}
+}
