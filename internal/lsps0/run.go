@@ -80,6 +80,10 @@ func (s *Server) Run(ctx context.Context, t Transport) error {
 	for {
 		msg, err := t.Receive(ctx)
 		if ctx.Err() != nil {
+			if err == nil {
+				// Received as Run stopped: dropped like a queued one.
+				s.metrics.drop(DropStopping)
+			}
 			return nil
 		}
 		if err != nil {
