@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,6 +52,30 @@ type ReleaseFigures struct {
 
 	// CPU is what the processes used meanwhile.
 	CPU CPU
+
+	// Tenths is the throughput of each tenth of the payments to settle,
+	// in order: the first while every other one is still held on the
+	// alice -> bob channels, the last with them nearly empty.
+	Tenths []Throughput
+}
+
+// tenths splits the times at which payments succeeded, since start, into
+// ten equal counts and gives each one's throughput.
+func tenths(start time.Time, at []time.Time) []Throughput {
+	if len(at) < 10 {
+		return nil
+	}
+	at = slices.Clone(at)
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	var out []Throughput
+	prev, from := start, 0
+	for i := 1; i <= 10; i++ {
+		to := len(at) * i / 10
+		out = append(out, Throughput{Count: to - from, Took: at[to-1].Sub(prev)})
+		prev, from = at[to-1], to
+	}
+
+	return out
 }
 
 // release has dave's wallet sign a release of every held payment, then
@@ -111,6 +136,9 @@ func (s *scaleRun) release(ctx context.Context) error {
 	}
 	r.Settled = Throughput{Count: len(rels), Took: time.Since(start)}
 	r.CPU = cpu.used()
+	t.mu.Lock()
+	r.Tenths = tenths(start, t.succeededAt)
+	t.mu.Unlock()
 	s.cfg.Progress("every payment settled: %s", r.Settled)
 
 	return s.waitHolds(ctx, "SETTLED", s.cfg.N)
@@ -144,6 +172,9 @@ type paymentTally struct {
 	// that failed.
 	nSeen, nSucceeded int
 	failed            *lntypes.Hash
+
+	// succeededAt is when each success was told of.
+	succeededAt []time.Time
 
 	// changed is closed and replaced at every change.
 	changed chan struct{}
@@ -181,6 +212,7 @@ func (t *paymentTally) update(p *lnrpc.Payment) {
 	switch p.Status {
 	case lnrpc.Payment_SUCCEEDED:
 		t.nSucceeded++
+		t.succeededAt = append(t.succeededAt, time.Now())
 	case lnrpc.Payment_FAILED:
 		t.failed = &hash
 	}

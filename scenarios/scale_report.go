@@ -135,6 +135,14 @@ func (r *ScaleReport) Print(w io.Writer) {
 		fmt.Fprintf(w, "\nreleases: dave signed %d in %s (off the clock); "+
 			"posted to carol in %s; settled: %s\n  CPU: %s\n", rl.Settled.Count,
 			round(rl.Signed), round(rl.Posted), rl.Settled, rl.CPU)
+		if len(rl.Tenths) > 0 {
+			fmt.Fprintf(w, "  settled/s by tenth, as the held HTLCs leave the "+
+				"alice -> bob channels:")
+			for _, t := range rl.Tenths {
+				fmt.Fprintf(w, " %.1f", t.PerSecond())
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	if r.Direct.Count > 0 {
 		fmt.Fprintf(w, "direct baseline (alice -> bob -> carol -> dave, "+
