@@ -68,3 +68,25 @@ func TestBalances(t *testing.T) {
 		t.Fatalf("Settled = %v", s)
 	}
 }
+
+// TestTenths: the successes are split into ten equal counts in time order,
+// each timed from the end of the one before (the first from the start).
+func TestTenths(t *testing.T) {
+	start := time.Unix(1000, 0)
+	var at []time.Time
+	for i := 20; i >= 1; i-- { // out of order, as a stream may tell them
+		at = append(at, start.Add(time.Duration(i)*time.Second))
+	}
+	got := tenths(start, at)
+	if len(got) != 10 {
+		t.Fatalf("%d tenths, want 10", len(got))
+	}
+	for i, th := range got {
+		if th.Count != 2 || th.Took != 2*time.Second {
+			t.Errorf("tenth %d = %+v, want 2 in 2s", i, th)
+		}
+	}
+	if tenths(start, at[:9]) != nil {
+		t.Error("tenths of 9 successes, want none")
+	}
+}
