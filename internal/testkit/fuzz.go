@@ -1,0 +1,218 @@
+package testkit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// What the fuzz targets of the HTTP APIs share: a request built from fuzzed
+// parts as net/http's server would parse it off the wire, served to the real
+// handler in process, and the seed corpora under testdata/fuzz.
+
+// FuzzRequest parses method, target (the request-target: path and query),
+// the header lines (one per line, "Name: value") and body as net/http's
+// server parses a request off the wire; false if it would answer 400 itself
+// and never call a handler. Auth, if set, is sent as an Authorization:
+// Bearer header before the fuzzed ones.
+func FuzzRequest(method, target, auth, header string, body []byte) (*http.Request, bool) {
+	if strings.ContainsAny(method+target, "\r\n") || target == "*" {
+		// No request line carries CR or LF; net/http answers OPTIONS *
+		// itself, and its ServeMux any other method on *.
+		return nil, false
+	}
+	var raw bytes.Buffer
+	fmt.Fprintf(&raw, "%s %s HTTP/1.1\r\nHost: lsp.test\r\n", method, target)
+	if auth != "" {
+		fmt.Fprintf(&raw, "Authorization: Bearer %s\r\n", auth)
+	}
+	for _, line := range strings.Split(header, "\n") {
+		if line = strings.TrimSuffix(line, "\r"); line != "" {
+			raw.WriteString(line + "\r\n")
+		}
+	}
+	fmt.Fprintf(&raw, "Content-Length: %d\r\n\r\n", len(body))
+	raw.Write(body)
+	req, err := http.ReadRequest(bufio.NewReader(&raw))
+	if err != nil {
+		return nil, false
+	}
+	req.RemoteAddr = "192.0.2.1:4242"
+	return req, true
+}
+
+// streamRecorder is a client that reads a response until its first flush,
+// then leaves: an event stream shows its status and first message, and
+// its handler returns.
+type streamRecorder struct {
+	*httptest.ResponseRecorder
+	once  sync.Once
+	leave func()
+}
+
+func (s *streamRecorder) Flush() {
+	s.ResponseRecorder.Flush()
+	s.once.Do(s.leave)
+}
+
+// ServeFuzz serves req with h as a client that waits patience for the
+// answer (and leaves after the first flush of a stream). It returns what
+// was answered, and whether the client left before the handler returned
+// (a long-poll): nobody reads that answer. A handler that does not return
+// within 10 seconds of its client leaving fails the test.
+func ServeFuzz(t testing.TB, h http.Handler, req *http.Request, patience time.Duration) (*httptest.ResponseRecorder, bool) {
+	t.Helper()
+	ctx, leave := context.WithCancel(req.Context())
+	defer leave()
+	rec := &streamRecorder{ResponseRecorder: httptest.NewRecorder(), leave: leave}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(rec, req.WithContext(ctx))
+	}()
+	timer := time.NewTimer(patience)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return rec.ResponseRecorder, false
+	case <-timer.C:
+	}
+	leave()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s %s: the handler did not return 10s after its client left",
+			req.Method, req.URL)
+	}
+	return rec.ResponseRecorder, true
+}
+
+// MuxRedirect reports whether rec is ServeMux's redirect of a path that is
+// not clean (//x, /a/../x) to its clean form: net/http's answer, which no
+// route of the API saw.
+func MuxRedirect(rec *httptest.ResponseRecorder, req *http.Request) bool {
+	switch rec.Code {
+	case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default:
+		return false
+	}
+	loc, err := url.Parse(rec.Header().Get("Location"))
+	if err != nil || loc.Path == "" || loc.Path == req.URL.Path {
+		return false
+	}
+	clean := path.Clean(loc.Path)
+	if strings.HasSuffix(loc.Path, "/") && clean != "/" {
+		clean += "/" // cleaning keeps a trailing slash
+	}
+	return loc.Path == clean
+}
+
+// ErrorBody checks that rec is the JSON error every API here answers,
+// {"error": {"code": ..., "message": ...}} and nothing else, with a code
+// and a message, and returns them.
+func ErrorBody(t testing.TB, rec *httptest.ResponseRecorder) (code, message string) {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("status %d with Content-Type %q: %q", rec.Code, ct, rec.Body)
+	}
+	var body struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Error == nil ||
+		body.Error.Code == "" || body.Error.Message == "" || dec.More() {
+
+		t.Fatalf("status %d: not an error body (%v): %q", rec.Code, err, rec.Body)
+	}
+	return body.Error.Code, body.Error.Message
+}
+
+// FuzzSeed is one seed of a fuzz target: a name (its file's) and the
+// target's arguments.
+type FuzzSeed struct {
+	Name string
+	Args []any
+}
+
+// CheckFuzzSeeds keeps testdata/fuzz/<target> (in the test's package) the
+// corpus seeds make: with update it writes them, otherwise it fails for
+// each one that is missing or differs. Other files there (crashers the
+// fuzzer found, kept as regression tests) are left alone.
+func CheckFuzzSeeds(t testing.TB, target string, seeds []FuzzSeed, update bool) {
+	t.Helper()
+	dir := filepath.Join("testdata", "fuzz", target)
+	if update {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := map[string]bool{}
+	for _, s := range seeds {
+		if names[s.Name] {
+			t.Fatalf("%s: seed %s twice", target, s.Name)
+		}
+		names[s.Name] = true
+		want := encodeSeed(t, s.Args)
+		path := filepath.Join(dir, s.Name)
+		if update {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s is stale or missing (run the test with -update): %v", path, err)
+		}
+	}
+}
+
+// encodeSeed writes args in the corpus format, "go test fuzz v1".
+func encodeSeed(t testing.TB, args []any) []byte {
+	var b bytes.Buffer
+	b.WriteString("go test fuzz v1\n")
+	for _, arg := range args {
+		switch v := arg.(type) {
+		case string:
+			fmt.Fprintf(&b, "string(%s)\n", strconv.Quote(v))
+		case []byte:
+			fmt.Fprintf(&b, "[]byte(%s)\n", strconv.Quote(string(v)))
+		case uint8:
+			fmt.Fprintf(&b, "byte(%d)\n", v)
+		case int64:
+			fmt.Fprintf(&b, "int64(%d)\n", v)
+		case bool:
+			fmt.Fprintf(&b, "bool(%t)\n", v)
+		default:
+			t.Fatalf("seed argument of type %T", arg)
+		}
+	}
+	return b.Bytes()
+}
+
+// SortedKeys returns m's keys in order.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
