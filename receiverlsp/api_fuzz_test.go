@@ -14,6 +14,7 @@ import (
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/lsps0"
 	"github.com/asynclsp/asynclsp/internal/testkit"
+	"github.com/asynclsp/asynclsp/internal/testkit/fuzzcorpus"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/asynclsp/asynclsp/receiverlsp/client"
 	"github.com/lightningnetwork/lnd/lntypes"
@@ -267,7 +268,7 @@ func checkLSPSReply(t testing.TB, req, resp []byte) (json.RawMessage, *lsps0.Err
 }
 
 type apiSeed struct {
-	seed testkit.FuzzSeed
+	seed fuzzcorpus.Seed
 	want int
 }
 
@@ -282,7 +283,7 @@ func (z *apiFuzz) seeds(t testing.TB) []apiSeed {
 	)
 	var out []apiSeed
 	add := func(name string, want int, method, target string, auth byte, header string, body []byte) {
-		out = append(out, apiSeed{testkit.FuzzSeed{Name: name,
+		out = append(out, apiSeed{fuzzcorpus.Seed{Name: name,
 			Args: []any{method, target, auth, header, body}}, want})
 	}
 	js := func(v any) []byte {
@@ -414,7 +415,7 @@ func (z *apiFuzz) registration(t testing.TB, i int, ln bool, expiry time.Duratio
 // its status: they are valid requests of every route and broken ones.
 func TestAPIFuzzSeeds(t *testing.T) {
 	z := newAPIFuzz(t)
-	var corpus []testkit.FuzzSeed
+	var corpus []fuzzcorpus.Seed
 	for _, s := range z.seeds(t) {
 		corpus = append(corpus, s.seed)
 		a := s.seed.Args
@@ -423,5 +424,5 @@ func TestAPIFuzzSeeds(t *testing.T) {
 			t.Errorf("seed %s: status %d, want %d", s.seed.Name, got, s.want)
 		}
 	}
-	testkit.CheckFuzzSeeds(t, "FuzzAPI", corpus, *update)
+	fuzzcorpus.Check(t, "FuzzAPI", corpus, *update)
 }

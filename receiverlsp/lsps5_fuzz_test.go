@@ -10,6 +10,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/internal/lsps0"
 	"github.com/asynclsp/asynclsp/internal/testkit"
+	"github.com/asynclsp/asynclsp/internal/testkit/fuzzcorpus"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/asynclsp/asynclsp/receiverlsp/client"
 )
@@ -195,13 +196,13 @@ func TestLSPS5FuzzSeeds(t *testing.T) {
 		{"remove-null-name", remove, registered, `{"app_name":null}`, lsps0.CodeInvalidParams},
 	}
 	z := newLSPS5Fuzz(t)
-	var corpus []testkit.FuzzSeed
+	var corpus []fuzzcorpus.Seed
 	for _, s := range seeds {
-		corpus = append(corpus, testkit.FuzzSeed{Name: s.name,
+		corpus = append(corpus, fuzzcorpus.Seed{Name: s.name,
 			Args: []any{s.method, s.peer, []byte(s.params)}})
 		if got := z.do(t, s.method, s.peer, []byte(s.params)); got != s.want {
 			t.Errorf("seed %s: code %d, want %d", s.name, got, s.want)
 		}
 	}
-	testkit.CheckFuzzSeeds(t, "FuzzLSPS5", corpus, *update)
+	fuzzcorpus.Check(t, "FuzzLSPS5", corpus, *update)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/testkit"
+	"github.com/asynclsp/asynclsp/internal/testkit/fuzzcorpus"
 )
 
 var update = flag.Bool("update", false, "rewrite the fuzz seed corpora in testdata/fuzz")
@@ -173,7 +174,7 @@ func (z *apiFuzz) do(t testing.TB, method, target string, auth byte, header stri
 // apiSeeds are FuzzAPI's seeds, each with the status it gets when they are
 // sent in this order to a new apiFuzz.
 func apiSeeds(dave, carol string) []struct {
-	seed testkit.FuzzSeed
+	seed fuzzcorpus.Seed
 	want int
 } {
 	const (
@@ -190,14 +191,14 @@ func apiSeeds(dave, carol string) []struct {
 	_, nobody := testkit.Key(9)
 	_, stranger := testkit.Key(8)
 	var out []struct {
-		seed testkit.FuzzSeed
+		seed fuzzcorpus.Seed
 		want int
 	}
 	add := func(name string, want int, method, target string, auth byte, header string, body []byte) {
 		out = append(out, struct {
-			seed testkit.FuzzSeed
+			seed fuzzcorpus.Seed
 			want int
-		}{testkit.FuzzSeed{Name: name, Args: []any{method, target, auth, header, body}}, want})
+		}{fuzzcorpus.Seed{Name: name, Args: []any{method, target, auth, header, body}}, want})
 	}
 	add("create", 201, "POST", "/v1/payments", walletA, "", create(`,"amount_msat":1000`))
 	add("create-every-field", 201, "POST", "/v1/payments", walletB, "Content-Type: application/json",
@@ -264,7 +265,7 @@ func apiSeeds(dave, carol string) []struct {
 func TestAPIFuzzSeeds(t *testing.T) {
 	z := newAPIFuzz(t)
 	seeds := apiSeeds(z.dave.String(), z.carol.String())
-	var corpus []testkit.FuzzSeed
+	var corpus []fuzzcorpus.Seed
 	for _, s := range seeds {
 		corpus = append(corpus, s.seed)
 		a := s.seed.Args
@@ -273,5 +274,5 @@ func TestAPIFuzzSeeds(t *testing.T) {
 			t.Errorf("seed %s: status %d, want %d", s.seed.Name, got, s.want)
 		}
 	}
-	testkit.CheckFuzzSeeds(t, "FuzzAPI", corpus, *update)
+	fuzzcorpus.Check(t, "FuzzAPI", corpus, *update)
 }

@@ -9,11 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +18,8 @@ import (
 
 // What the fuzz targets of the HTTP APIs share: a request built from fuzzed
 // parts as net/http's server would parse it off the wire, served to the real
-// handler in process, and the seed corpora under testdata/fuzz.
+// handler in process, and the checks of the JSON error every API answers.
+// Their seed corpora are fuzzcorpus'.
 
 // FuzzRequest parses method, target (the request-target: path and query),
 // the header lines (one per line, "Name: value") and body as net/http's
@@ -143,76 +140,4 @@ func ErrorBody(t testing.TB, rec *httptest.ResponseRecorder) (code, message stri
 		t.Fatalf("status %d: not an error body (%v): %q", rec.Code, err, rec.Body)
 	}
 	return body.Error.Code, body.Error.Message
-}
-
-// FuzzSeed is one seed of a fuzz target: a name (its file's) and the
-// target's arguments.
-type FuzzSeed struct {
-	Name string
-	Args []any
-}
-
-// CheckFuzzSeeds keeps testdata/fuzz/<target> (in the test's package) the
-// corpus seeds make: with update it writes them, otherwise it fails for
-// each one that is missing or differs. Other files there (crashers the
-// fuzzer found, kept as regression tests) are left alone.
-func CheckFuzzSeeds(t testing.TB, target string, seeds []FuzzSeed, update bool) {
-	t.Helper()
-	dir := filepath.Join("testdata", "fuzz", target)
-	if update {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	names := map[string]bool{}
-	for _, s := range seeds {
-		if names[s.Name] {
-			t.Fatalf("%s: seed %s twice", target, s.Name)
-		}
-		names[s.Name] = true
-		want := encodeSeed(t, s.Args)
-		path := filepath.Join(dir, s.Name)
-		if update {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s is stale or missing (run the test with -update): %v", path, err)
-		}
-	}
-}
-
-// encodeSeed writes args in the corpus format, "go test fuzz v1".
-func encodeSeed(t testing.TB, args []any) []byte {
-	var b bytes.Buffer
-	b.WriteString("go test fuzz v1\n")
-	for _, arg := range args {
-		switch v := arg.(type) {
-		case string:
-			fmt.Fprintf(&b, "string(%s)\n", strconv.Quote(v))
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%s)\n", strconv.Quote(string(v)))
-		case uint8:
-			fmt.Fprintf(&b, "byte(%d)\n", v)
-		case int64:
-			fmt.Fprintf(&b, "int64(%d)\n", v)
-		case bool:
-			fmt.Fprintf(&b, "bool(%t)\n", v)
-		default:
-			t.Fatalf("seed argument of type %T", arg)
-		}
-	}
-	return b.Bytes()
-}
-
-// SortedKeys returns m's keys in order.
-func SortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
