@@ -131,9 +131,10 @@ func (z *apiFuzz) do(t testing.TB, method, target string, auth byte, header stri
 	}
 	who := z.rcs[int(auth)%len(z.rcs)]
 	_, pattern := z.mux.Handler(req)
-	patience := 30 * time.Second
-	if pattern == "GET /v1/mailbox/{sender_lsp}/{hold_id}" {
-		patience = 50 * time.Millisecond // a long-poll: the client leaves
+	longPoll := pattern == "GET /v1/mailbox/{sender_lsp}/{hold_id}"
+	patience := testkit.FuzzPatience
+	if longPoll {
+		patience = 50 * time.Millisecond // the client leaves
 	}
 	var stock holdstore.InvoiceCounts
 	if who != nil {
@@ -143,6 +144,9 @@ func (z *apiFuzz) do(t testing.TB, method, target string, auth byte, header stri
 	rec, left := testkit.ServeFuzz(t, z.h, req, patience)
 	after := dumpTables(t, z.ro)
 	if left {
+		if !longPoll {
+			t.Fatalf("%s %s: no answer in %v", method, target, patience)
+		}
 		if after != before {
 			t.Fatalf("%s %s: a read changed the database", method, target)
 		}

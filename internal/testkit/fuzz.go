@@ -52,6 +52,12 @@ func FuzzRequest(method, target, auth, header string, body []byte) (*http.Reques
 	return req, true
 }
 
+// FuzzPatience is how long the fuzz targets of the HTTP APIs wait for an
+// answer: a thousand times what any takes. One that takes longer is a hang,
+// which Go's fuzzer does not report by itself (it stops a hung worker at
+// -fuzztime, and passes).
+const FuzzPatience = 5 * time.Second
+
 // streamRecorder is a client that reads a response until its first flush,
 // then leaves: an event stream shows its status and first message, and
 // its handler returns.

@@ -132,9 +132,9 @@ func (z *adminFuzz) do(t testing.TB, method, target string, auth byte, header st
 	}
 	_, pattern := z.api.mux.Handler(req)
 	before := z.counts(t)
-	rec, left := testkit.ServeFuzz(t, z.api, req, 30*time.Second)
+	rec, left := testkit.ServeFuzz(t, z.api, req, testkit.FuzzPatience)
 	if left {
-		t.Fatalf("%s %s: no answer in 30s", method, target)
+		t.Fatalf("%s %s: no answer in %v", method, target, testkit.FuzzPatience)
 	}
 	after := z.counts(t)
 	status := rec.Code
