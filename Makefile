@@ -19,7 +19,17 @@ export ASYNCLSP_REGTEST_BIN := $(REGTEST_BIN)
 BIN := $(CURDIR)/bin
 PKGS := ./...
 BENCH_COUNT ?= 6
+# FUZZTIME is how long make fuzz runs each fuzz target (CI: 10s).
 FUZZTIME ?= 60s
+# FUZZMINIMIZETIME bounds the minimization of each new input: Go's default
+# of 60 s would take a short run's whole time. A crasher is saved all the
+# same, minimized this much.
+FUZZMINIMIZETIME ?= 100x
+# FUZZFLAGS go to each go test -fuzz, e.g. make fuzz FUZZFLAGS="-parallel 1".
+FUZZFLAGS ?=
+# FUZZDIRS limits make fuzz to some packages, e.g. FUZZDIRS=./onionmsg;
+# default: every package with a fuzz target.
+FUZZDIRS ?=
 # DEMO_FLAGS go to the demo, e.g. make demo DEMO_FLAGS="-measure-only -pairs 40".
 DEMO_FLAGS ?=
 # N is how many payments make scale holds at once; SCALE_FLAGS go to it,
@@ -61,14 +71,40 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(PKGS) | tee bench.out
 	$(GO) tool benchstat bench.out
 
-## fuzz: run each fuzz target for FUZZTIME (default 60s)
+## fuzz: run each fuzz target for FUZZTIME (default 60s; CI: 10s); fails on a crasher
+# Every package with a Fuzz function in its tests, every target in it, one at
+# a time. A failure names the target and the input it wrote under
+# testdata/fuzz/<target>/: commit that file with the fix, and go test runs it
+# as a regression test. Go 1.26's fuzz coordinator can fail a run at its
+# deadline with "context deadline exceeded" though no input failed
+# (golang/go#75804, fixed in Go 1.27): such a run, and only such, is run
+# once more.
 fuzz:
-	@for pkg in $$($(GO) list $(PKGS)); do \
-		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "== $$pkg $$target"; \
-			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	@log=$$(mktemp); trap 'rm -f "$$log" "$$log.rc"' EXIT; n=0; \
+	dirs="$(FUZZDIRS)"; [ -n "$$dirs" ] || \
+		dirs=$$(grep -rl --include='*_test.go' '^func Fuzz' . | grep -v /testdata/ | xargs -n1 dirname | sort -u); \
+	for dir in $$dirs; do \
+		targets=$$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); \
+		[ -n "$$targets" ] || { echo "make fuzz: no fuzz target in $$dir" >&2; exit 1; }; \
+		for target in $$targets; do \
+			n=$$((n + 1)); \
+			for try in 1 2; do \
+				echo "== fuzz $$dir $$target for $(FUZZTIME)"; \
+				{ $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) \
+					-fuzzminimizetime $(FUZZMINIMIZETIME) $(FUZZFLAGS) $$dir; echo $$? > "$$log.rc"; } 2>&1 | tee "$$log"; \
+				[ "$$(cat "$$log.rc")" = 0 ] && break; \
+				if ! grep -q 'Failing input written to' "$$log" && grep -q 'context deadline exceeded' "$$log" && [ $$try = 1 ]; then \
+					echo "make fuzz: $$target stopped at its deadline with no failing input (golang/go#75804); once more"; \
+					continue; \
+				fi; \
+				echo ""; \
+				echo "make fuzz: FAILED: $$target in $$dir" >&2; \
+				sed -n 's|.*Failing input written to \(.*\)$$|make fuzz: the failing input is '"$$dir"'/\1: commit it with the fix (go test runs it from then on)|p' "$$log" >&2; \
+				exit 1; \
+			done; \
 		done; \
-	done
+	done; \
+	echo "make fuzz: $$n targets, $(FUZZTIME) each: no failing input"
 
 ## demo: an async payment end to end on a real regtest network
 demo: regtest-bin

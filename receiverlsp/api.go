@@ -1,6 +1,7 @@
 package receiverlsp
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/hex"
@@ -259,6 +260,18 @@ func (r *Role) postRelease(w http.ResponseWriter, req *http.Request, who onionms
 // not hold the node's connection. lsps0's HTTPHandler answers: 200 with the
 // JSON-RPC response, whatever its result.
 func (r *Role) postLSPS0(w http.ResponseWriter, req *http.Request, who onionmsg.NodeKey) error {
+	// The body is read here, within the route's limit, so that one over it
+	// is refused as every route refuses one (413 payload_too_large), not
+	// with lsps0's JSON-RPC error, which a client of this API cannot read.
+	body, err := io.ReadAll(req.Body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return fmt.Errorf("%w: body over %d bytes", ErrTooLarge, tooBig.Limit)
+	case err != nil:
+		return fmt.Errorf("%w: body: %v", ErrInvalid, err) // the client is gone
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
 	// Not the node coming online: its cooldowns stay.
 	req = req.WithContext(context.WithValue(req.Context(), viaHTTP{}, true))
 	r.lsps.HTTPHandler(func(*http.Request) (onionmsg.NodeKey, error) {

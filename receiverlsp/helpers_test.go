@@ -259,11 +259,24 @@ func (e *env) hold(s int, rc *receiver) *onionmsg.HeldHTLCAvailable {
 // separate connection, so a test can assert that nothing changed.
 func (e *env) snapshot() string {
 	e.t.Helper()
+	db := e.readOnly(e.t)
+	defer db.Close()
+	return dumpTables(e.t, db)
+}
+
+// readOnly opens the database file read-only: a connection of its own.
+func (e *env) readOnly(t testing.TB) *sql.DB {
+	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+e.dbPath+"?mode=ro")
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	defer db.Close()
+	return db
+}
+
+// dumpTables is every receiver table as db reads it, row by row.
+func dumpTables(t testing.TB, db *sql.DB) string {
+	t.Helper()
 	var b strings.Builder
 	for _, table := range []string{"receivers", "receiver_challenges",
 		"receiver_invoices", "receiver_mailbox", "receiver_tombstones",
@@ -280,7 +293,7 @@ func (e *env) snapshot() string {
 		}
 		rows, err := db.Query("SELECT * FROM " + table + " ORDER BY " + order)
 		if err != nil {
-			e.t.Fatal(err)
+			t.Fatal(err)
 		}
 		cols, _ := rows.Columns()
 		fmt.Fprintf(&b, "%s %v\n", table, cols)
@@ -291,7 +304,7 @@ func (e *env) snapshot() string {
 				ptrs[i] = &vals[i]
 			}
 			if err := rows.Scan(ptrs...); err != nil {
-				e.t.Fatal(err)
+				t.Fatal(err)
 			}
 			fmt.Fprintf(&b, "%v\n", vals)
 		}

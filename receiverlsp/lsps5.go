@@ -97,18 +97,20 @@ func validateWebhookURL(s string) error {
 // appName decodes an app_name param. Its limit counts the bytes as sent,
 // escapes included and the quotes not (55:125-128), which is never fewer
 // than those of the decoded UTF-8 that LDK counts.
+//
+// A null is no string: it is refused, not taken for the name "".
 func appName(raw json.RawMessage) (string, error) {
-	var name string
+	var name *string
 	if raw == nil {
 		return "", lsps0.Errorf(lsps0.CodeInvalidParams, "missing param app_name")
 	}
-	if err := json.Unmarshal(raw, &name); err != nil {
+	if err := json.Unmarshal(raw, &name); err != nil || name == nil {
 		return "", lsps0.Errorf(lsps0.CodeInvalidParams, "param app_name: want a JSON string")
 	}
 	if len(bytes.TrimSpace(raw))-2 > maxAppName {
 		return "", errAppNameTooLong
 	}
-	return name, nil
+	return *name, nil
 }
 
 // RegisterLSPS registers the role's methods on s: lsps5.set_webhook,

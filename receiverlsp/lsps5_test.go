@@ -177,6 +177,25 @@ func TestWebhookErrorCodes(t *testing.T) {
 	}
 }
 
+// An app_name of null is no JSON string: set_webhook and remove_webhook
+// refuse it with -32602, as LDK does, and store nothing. It was read as the
+// name "", so set_webhook stored a webhook under it. FuzzLSPS5's seed
+// set-null-name found it.
+func TestWebhookNullAppName(t *testing.T) {
+	e := newEnv(t)
+	peer := e.receiver(0).key
+	for _, c := range []struct{ method, params string }{
+		{client.MethodSetWebhook, `{"app_name":null,"webhook":"https://a.example/"}`},
+		{client.MethodSetWebhook, `{"app_name": null ,"webhook":"https://a.example/"}`},
+		{client.MethodRemoveWebhook, `{"app_name":null}`},
+	} {
+		e.unchanged(c.params, func() {
+			_, lerr := e.lsps(peer, c.method, json.RawMessage(c.params))
+			wantLSPSCode(t, c.params, lerr, lsps0.CodeInvalidParams)
+		})
+	}
+}
+
 // Webhooks are stored before the answer (55:190-191): a role on the same
 // file after a restart lists them and sends them what is owed.
 func TestWebhooksSurviveRestart(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -217,6 +218,31 @@ func TestLSPS0OverHTTP(t *testing.T) {
 	}
 	if got := e.postLSPS0(rc, []byte("{")); !strings.Contains(string(got), "-32700") {
 		t.Fatalf("a parse error over HTTP: %s", got)
+	}
+}
+
+// A POST /v1/lsps0 body over the largest LSPS0 message is refused as every
+// route refuses one (openapi.json's E413): 413 with the API's error body,
+// payload_too_large. It was answered with lsps0's JSON-RPC -32700, which a
+// client reading the API's errors cannot decode. FuzzAPI's seed
+// lsps0-oversized found it.
+func TestLSPS0OverHTTPTooLarge(t *testing.T) {
+	e := newEnv(t)
+	rc := e.registered(0, "")
+	body := `{"jsonrpc":"2.0","id":"` + strings.Repeat("x", lsps0.MaxMessageSize) + `"}`
+	req, _ := http.NewRequest(http.MethodPost, e.api.URL+"/v1/lsps0", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+rc.client.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var er client.ErrorResponse
+	dec := json.NewDecoder(resp.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&er); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge ||
+		er.Error.Code != client.CodePayloadTooLarge {
+		t.Fatalf("%s: %+v, %v", resp.Status, er, err)
 	}
 }
 

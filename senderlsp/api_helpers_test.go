@@ -30,7 +30,7 @@ type apiHarness struct {
 	resumes []string
 }
 
-func newAPIHarness(t *testing.T, tune ...func(*Config)) *apiHarness {
+func newAPIHarness(t testing.TB, tune ...func(*Config)) *apiHarness {
 	t.Helper()
 	a := &apiHarness{harness: newHarness(t, tune...)}
 	a.api = a.m.APIHandler(APIConfig{Logger: testkit.Quiet()})

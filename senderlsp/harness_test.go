@@ -26,7 +26,7 @@ var start = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 // carol, a stub receiver LSP, on the same in-process NATS. dave is the
 // receiver; his key signs releases.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	clock *clock.TestClock
 	lnd   *testkit.FakeLnd
 	store *holdstore.Store
@@ -72,7 +72,7 @@ func defaultTestConfig() Config {
 	return cfg
 }
 
-func newHarness(t *testing.T, tune ...func(*Config)) *harness {
+func newHarness(t testing.TB, tune ...func(*Config)) *harness {
 	t.Helper()
 	cfg := defaultTestConfig()
 	for _, f := range tune {

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/nats/two-operators.conf from RenderServerConfig")
+var update = flag.Bool("update", false, "rewrite docs/nats/two-operators.conf from RenderServerConfig, and the fuzz seeds")
 
 const sampleConfigPath = "../../docs/nats/two-operators.conf"
 

@@ -31,6 +31,11 @@ type InvoiceOpts struct {
 	// Preimage, if set, is the invoice's; otherwise a random one.
 	Preimage *lntypes.Preimage
 
+	// PaymentAddr, if set, is the invoice's payment address; otherwise a
+	// random one. With Preimage and Created set, the invoice is the same
+	// every time (its signature is RFC 6979's).
+	PaymentAddr *[32]byte
+
 	// ExplicitPayee puts the payee's key in the invoice (field n)
 	// instead of leaving it to be recovered from the signature.
 	ExplicitPayee bool
@@ -56,7 +61,11 @@ func Invoice(t testing.TB, payee *btcec.PrivateKey, o InvoiceOpts) (string, lnty
 		rand.Read(preimage[:])
 	}
 	var addr [32]byte
-	rand.Read(addr[:])
+	if o.PaymentAddr != nil {
+		addr = *o.PaymentAddr
+	} else {
+		rand.Read(addr[:])
+	}
 	opts := []func(*zpay32.Invoice){
 		zpay32.Description("asynclsp test"),
 		zpay32.Expiry(o.Expiry),

@@ -73,7 +73,7 @@ func TestFormatTimestamp(t *testing.T) {
 }
 
 // signedHeaders signs body at ts with key index 1, as an LSP does.
-func signedHeaders(t *testing.T, ts string, body []byte) (onionmsg.NodeKey, http.Header) {
+func signedHeaders(t testing.TB, ts string, body []byte) (onionmsg.NodeKey, http.Header) {
 	t.Helper()
 	priv, lsp := testkit.Key(1)
 	sig, err := onionmsg.NewPrivKeySigner(priv).SignMessage(context.Background(),
@@ -127,7 +127,7 @@ func TestVerifyWebhookLDKBodiesAndForms(t *testing.T) {
 
 // malleate returns the other valid ln_signature over the same message:
 // s negated, the recovery id's parity flipped.
-func malleate(t *testing.T, sig string) string {
+func malleate(t testing.TB, sig string) string {
 	t.Helper()
 	raw, err := zbase32.DecodeString(sig)
 	if err != nil || len(raw) != 65 {

@@ -28,8 +28,9 @@ var adminStart = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 // adminEnv is the admin API over a real SQLite file, with an admin token
 // and a wallet token.
 type adminEnv struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *clock.TestClock
+	path   string // the store's file
 	store  *holdstore.Store
 	srv    *httptest.Server
 	admin  *adminclient.Client
@@ -37,13 +38,13 @@ type adminEnv struct {
 	wallet string // a wallet token
 }
 
-func newAdminEnv(t *testing.T) *adminEnv {
+func newAdminEnv(t testing.TB) *adminEnv {
 	t.Helper()
 	clk := clock.NewTestClock(adminStart)
 	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "asynclsp.db")
 	store, err := holdstore.Open(ctx, holdstore.Config{
-		Path: filepath.Join(t.TempDir(), "asynclsp.db"), Clock: clk,
-		Logger: testkit.Quiet()})
+		Path: path, Clock: clk, Logger: testkit.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 		clk, testkit.Quiet())
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	e := &adminEnv{t: t, clock: clk, store: store, srv: srv}
+	e := &adminEnv{t: t, clock: clk, path: path, store: store, srv: srv}
 	e.bearer, _, err = store.CreateToken(ctx, "operator", holdstore.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
