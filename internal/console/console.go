@@ -138,7 +138,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	// Not no-referrer: with it a browser sends "Origin: null" on the
+	// login form, which the same-origin check refuses.
+	h.Set("Referrer-Policy", "same-origin")
 	// Everything comes from the daemon itself; no inline script.
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; "+
 		"style-src 'self'; img-src 'self' data:; connect-src 'self'; "+
