@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -82,8 +83,8 @@ func TestConsoleBrowser(t *testing.T) {
 	<-released
 
 	// Its whole history on a click.
-	b.run(chromedp.Click(chromedp.CSS(row1+" td")),
-		chromedp.WaitVisible(chromedp.CSS("#detail")))
+	b.click(row1 + " td")
+	b.run(chromedp.WaitVisible(chromedp.CSS("#detail")))
 	b.waitText("#detail-history tbody", "SETTLED", 5*time.Second)
 	if hist := b.text("#detail-history tbody"); !strings.Contains(hist, "HELD") ||
 		!strings.Contains(hist, "RELEASED") || !strings.Contains(hist, "FORWARDING") {
@@ -114,7 +115,7 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("after a refused cancel: %v, %v", got.State, err)
 	}
 
-	b.run(chromedp.Click(chromedp.CSS(row2 + " button.cancel")))
+	b.click(row2 + " button.cancel")
 	b.waitText(row2+" .state-cell", "CANCELED", 10*time.Second)
 	if msg := b.dialog(); !strings.Contains(msg, h2.ID.String()) || !strings.Contains(msg, "funds back") {
 		t.Fatalf("the confirmation asked %q", msg)
@@ -139,6 +140,41 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("recent, canceled by the operator:\n%s", rows)
 	}
 	b.screenshot("console-recent.png")
+
+	// A wallet token revoked from the tokens page, after the confirmation;
+	// no secret on the page.
+	shop, shopTok, err := e.bob.store.CreateToken(ctx, "shop", holdstore.RoleWallet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rowTok := `#tokens tr[data-id="` + shopTok.ID + `"]`
+	b.run(chromedp.Navigate(e.bob.api.URL+"/console/#tokens"),
+		chromedp.WaitVisible(chromedp.CSS(rowTok+" button.revoke")),
+		chromedp.Click(chromedp.CSS(rowTok+" button.revoke")))
+	b.waitText("#banner", `Token "shop" revoked`, 5*time.Second)
+	if _, err := e.bob.store.AuthenticateToken(ctx, shop); !errors.Is(err, holdstore.ErrTokenRevoked) {
+		t.Fatalf("the token revoked from the page authenticates: %v", err)
+	}
+	if msg := b.dialog(); !strings.Contains(msg, `Revoke token "shop"`) {
+		t.Fatalf("the confirmation asked %q", msg)
+	}
+	secret := shop[len(shopTok.ID)+1:]
+	if html := b.eval(`document.documentElement.outerHTML`); strings.Contains(html, secret) ||
+		strings.Contains(html, e.bob.admin) {
+		t.Fatal("the tokens page shows a secret")
+	}
+
+	// carol's console (the receivers page, as she has no payments of
+	// her own): dave registered, his invoice stock, his mailbox.
+	b.run(chromedp.Navigate(e.carol.api.URL+"/console/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), e.carol.admin),
+		chromedp.Click(chromedp.CSS("#login")),
+		// carol runs no sender role: no event stream, her pages poll.
+		chromedp.WaitVisible(chromedp.CSS("#live.on")))
+	b.waitText(`#receivers tbody`, e.dave.String()[:20], 5*time.Second)
+	b.waitText(`#mailbox tr[data-id="`+h3.ID.String()+`"]`, "pending", 5*time.Second)
+	b.screenshot("console-receivers.png")
 	t.Logf("browser part took %v", time.Since(start).Round(time.Millisecond))
 }
 
@@ -225,6 +261,18 @@ func (b *browser) eval(js string) string {
 		return s
 	}
 	return fmt.Sprint(out)
+}
+
+// click clicks the first element sel matches, found and clicked in one
+// step: the tables are redrawn as events come, so a node found by one
+// protocol call may be gone at the next.
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	q, _ := json.Marshal(sel)
+	if got := b.eval(`(() => { const e = document.querySelector(` + string(q) +
+		`); if (!e) return 'none'; e.click(); return 'ok'; })()`); got != "ok" {
+		b.t.Fatalf("click %s: no such element", sel)
+	}
 }
 
 // text is the text of the first element sel matches, "" if none.

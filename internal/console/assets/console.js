@@ -429,7 +429,8 @@ async function loadLatency() {
 // ---- navigation
 
 function show(page) {
-  if (!['held', 'recent', 'receivers', 'tokens', 'charts'].includes(page)) page = 'held';
+  const pages = S.sender ? ['held', 'recent', 'receivers', 'tokens', 'charts'] : ['receivers', 'tokens'];
+  if (!pages.includes(page)) page = pages[0];
   S.page = page;
   for (const s of document.querySelectorAll('.page')) s.hidden = s.id !== 'page-' + page;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.page === page);
@@ -443,13 +444,27 @@ async function main() {
   for (const id of ['#f-state', '#f-reason']) $(id).addEventListener('change', renderRecent);
   $('#f-text').addEventListener('input', renderRecent);
   window.addEventListener('hashchange', () => show(location.hash.slice(1)));
-  try { await status(); } catch (e) { showError(e); return; }
-  connect();
+  try {
+    await status();
+    const info = await api('/v1/admin/info');
+    S.sender = info.roles.includes('sender');
+  } catch (e) { showError(e); return; }
+  if (S.sender) {
+    connect();
+  } else {
+    // A receiver LSP alone has no payment events: its pages are read
+    // again every few seconds instead.
+    for (const p of ['held', 'recent', 'charts']) document.querySelector('nav a[data-page="' + p + '"]').hidden = true;
+    const l = $('#live');
+    l.className = 'live on';
+    l.textContent = 'every 5s';
+  }
   show(location.hash.slice(1));
   sample().catch(() => {});
   setInterval(() => { if (!S.ended) status().then(render).catch(() => {}); }, 5000);
   setInterval(() => { if (!S.ended) sample().catch(() => {}); }, 10000);
-  setInterval(() => { if (!S.ended && S.page === 'receivers') loadReceivers().catch(showError); }, 10000);
+  setInterval(() => { if (!S.ended && S.page === 'receivers') loadReceivers().catch(showError); },
+    S.sender ? 10000 : 5000);
 }
 
 document.addEventListener('DOMContentLoaded', main);
