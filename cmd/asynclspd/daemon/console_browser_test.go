@@ -127,6 +127,16 @@ func TestConsoleBrowser(t *testing.T) {
 	if msg := b.text("#banner"); !strings.Contains(msg, "canceled (canceled_by_operator)") {
 		t.Fatalf("banner %q", msg)
 	}
+
+	// Blocks pass: the held payment's bar turns red near its deadline
+	// (the page reads the height every 5s).
+	if left := h1Deadline(t, e, h3.ID) - currentHeight(t, e); left > 100 {
+		e.bobLnd.Mine(left - 100)
+	}
+	b.waitText(row3+" .deadline", "100 blocks", 10*time.Second)
+	if cls := b.attr(row3+" .deadline > span", "class"); cls != "bar near" {
+		t.Fatalf("100 blocks before the deadline the bar is %q, want red (bar near)", cls)
+	}
 	b.screenshot("console.png")
 
 	// The fate of recent payments, filtered by reason.

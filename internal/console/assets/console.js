@@ -183,13 +183,13 @@ function releaseStatus(p) {
     case 'HELD': return 'waiting for the receiver\u2019s release';
     case 'RELEASED': return 'release received; paying the receiver';
     case 'FORWARDING': return 'paying the receiver (attempt ' + p.attempts + ')';
-    case 'SETTLED': return 'released and settled' + (p.resolved ? '' : ' (settling in lnd)');
-    default: return 'canceled: ' + p.reason + (p.resolved ? '' : ' (canceling in lnd)');
+    case 'SETTLED': return 'released and settled';
+    default: return 'canceled: ' + p.reason;
   }
 }
 
 function deadlineBar(p) {
-  if (!S.height || !p.deadline_height) return el('span', { class: 'blocks' }, '\u2013');
+  if (!S.height || !p.deadline_height || isFinal(p)) return el('span', { class: 'blocks' }, '\u2013');
   const left = p.deadline_height - S.height;
   const cls = left <= NEAR ? 'bar near' : left <= SOON ? 'bar soon' : 'bar';
   const fill = el('span');
