@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/lightningnetwork/lnd/clock"
 )
 
 //go:embed assets
@@ -34,6 +35,8 @@ var assets embed.FS
 type Store interface {
 	AuthenticateToken(ctx context.Context, token string) (*holdstore.Token, error)
 	History(ctx context.Context, id holdstore.ID) ([]holdstore.Event, error)
+	CountByState(ctx context.Context) (map[holdstore.State]int, error)
+	PendingTotals(ctx context.Context) (holdstore.Pending, error)
 }
 
 // Heights tells the chain height, for the blocks left to each deadline
@@ -51,7 +54,11 @@ type Config struct {
 	// Height is nil when the daemon does not know the chain (no sender
 	// role); the pages then show no blocks left.
 	Height Heights
-	Logger *slog.Logger
+	// SampleEvery is how often Run samples the holds for the charts.
+	// Default: a minute.
+	SampleEvery time.Duration
+	Clock       clock.Clock // default: the wall clock
+	Logger      *slog.Logger
 }
 
 // Console serves the web console under Prefix.
@@ -62,6 +69,7 @@ type Console struct {
 	static http.Handler
 	login  *template.Template
 	index  []byte
+	series series
 	// csrfKey signs the sessions' CSRF tokens. It is new at every start:
 	// a page from before a restart is stale and its actions are refused.
 	csrfKey [32]byte
@@ -77,6 +85,12 @@ func New(cfg Config) (*Console, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.SampleEvery <= 0 {
+		cfg.SampleEvery = time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.NewDefaultClock()
 	}
 	c := &Console{cfg: cfg, log: cfg.Logger.With("component", "console"),
 		mux: http.NewServeMux()}
@@ -107,6 +121,7 @@ func (c *Console) routes() {
 	m.Handle("GET /console/static/", c.static)
 	m.HandleFunc("GET /console/api/status", c.withSession(c.status))
 	m.HandleFunc("GET /console/api/payments/{id}/history", c.withSession(c.history))
+	m.HandleFunc("GET /console/api/series", c.withSession(c.getSeries))
 	// What the pages may reach of the daemon's API: reads that show no
 	// secret, and the two operator actions.
 	for _, p := range []string{

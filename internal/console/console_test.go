@@ -11,9 +11,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/testkit"
+	"github.com/lightningnetwork/lnd/clock"
 )
 
 // recorder stands for the daemon's API: it records what the console
@@ -41,6 +43,8 @@ type env struct {
 	srv           *httptest.Server
 	api           *recorder
 	admin, wallet string
+	clock         *clock.TestClock
+	console       *Console
 }
 
 func newEnv(t *testing.T) *env {
@@ -59,10 +63,12 @@ func newEnv(t *testing.T) *env {
 	if e.wallet, _, err = store.CreateToken(ctx, "shop", holdstore.RoleWallet); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Config{Store: store, API: e.api, Logger: testkit.Quiet()})
+	e.clock = clock.NewTestClock(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC))
+	c, err := New(Config{Store: store, API: e.api, Clock: e.clock, Logger: testkit.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.console = c
 	e.srv = httptest.NewServer(c)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -215,5 +221,46 @@ func TestForward(t *testing.T) {
 		"Cookie": cookieName + "=" + e.wallet}, "")
 	if status != 401 || len(e.api.forwarded()) != 2 {
 		t.Fatalf("a wallet token's cookie: %d", status)
+	}
+}
+
+// Run samples the holds at start and every SampleEvery, and stops with
+// its context; the charts read the samples.
+func TestSeries(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.console.Run(ctx) }()
+	// samples waits for n samples, moving the clock on a minute at a time
+	// (Run may not wait on it yet when it moves).
+	samples := func(n int, tick bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for len(e.console.series.snapshot()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d samples, want %d", len(e.console.series.snapshot()), n)
+			}
+			if tick {
+				e.clock.SetTime(e.clock.Now().Add(time.Minute))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	samples(1, false)
+	samples(2, true)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	c := e.client()
+	e.login(c, e.admin)
+	status, _, body := e.do(c, "GET", "/console/api/series", nil, "")
+	if status != 200 || strings.Count(body, `"held":0`) != 2 ||
+		!strings.Contains(body, `"at":"2026-12-07T12:00:00Z"`) {
+		t.Fatalf("series: %d %s", status, body)
+	}
+	if status, _, _ := e.do(e.client(), "GET", "/console/api/series", nil, ""); status != 401 {
+		t.Fatalf("series without a session: %d", status)
 	}
 }

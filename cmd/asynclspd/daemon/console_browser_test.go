@@ -151,6 +151,14 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	b.screenshot("console-recent.png")
 
+	// The charts: the daemon's samples, the latency of the settled
+	// payment, the cancellation by its reason.
+	b.run(chromedp.Navigate(e.bob.api.URL+"/console/#charts"),
+		chromedp.WaitVisible(chromedp.CSS("#chart-held svg polyline")))
+	b.waitText("#chart-reasons", string(holdstore.ReasonCanceledByOperator), 5*time.Second)
+	b.waitText("#chart-latency", "≤ 1s1", 5*time.Second)
+	b.screenshot("console-charts.png")
+
 	// A wallet token revoked from the tokens page, after the confirmation;
 	// no secret on the page.
 	shop, shopTok, err := e.bob.store.CreateToken(ctx, "shop", holdstore.RoleWallet)

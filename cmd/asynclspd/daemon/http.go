@@ -95,7 +95,11 @@ func (d *daemon) apiServer() (*server, error) {
 		receiver = d.receiver.Handler()
 	}
 	admin := newAdminAPI(d.store, senderAdmin, d.info(), clock.NewDefaultClock(), d.log)
-	mux, err := withConsole(apiMux(sender, receiver, admin), d.store, d.lnd, d.log)
+	var (
+		mux http.Handler
+		err error
+	)
+	d.console, mux, err = withConsole(apiMux(sender, receiver, admin), d.store, d.lnd, d.log)
 	if err != nil {
 		return nil, err
 	}
@@ -155,19 +159,19 @@ func apiMux(sender, receiver, admin http.Handler) *http.ServeMux {
 }
 
 // withConsole serves the operator's web console under /console/ beside the
-// API it reads.
+// API it reads. The caller runs the console (its charts' sampling).
 func withConsole(api http.Handler, store console.Store, height console.Heights,
-	log *slog.Logger) (*http.ServeMux, error) {
+	log *slog.Logger) (*console.Console, http.Handler, error) {
 
 	c, err := console.New(console.Config{Store: store, API: api, Height: height,
 		Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle(console.Prefix, c)
 	mux.Handle("/", api)
-	return mux, nil
+	return c, mux, nil
 }
 
 // opsHandler serves /healthz (the process is up), /readyz (every part is

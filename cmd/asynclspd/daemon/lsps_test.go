@@ -195,7 +195,7 @@ func (e *lspEnv) startLSP(index int, o envOptions, role func(*lsp)) *lsp {
 	admin := newAdminAPI(l.store, senderAdmin, adminclient.Info{Version: Version,
 		NodeKey: key.String(), Network: "regtest", Roles: roles, NATS: "external"},
 		clock.NewDefaultClock(), testkit.Quiet())
-	api, err := withConsole(apiMux(sender, receiver, admin), l.store, l.height, testkit.Quiet())
+	cons, api, err := withConsole(apiMux(sender, receiver, admin), l.store, l.height, testkit.Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +226,7 @@ func (e *lspEnv) startLSP(index int, o envOptions, role func(*lsp)) *lsp {
 		run("receiver role", l.receiver.Run)
 	}
 	run("bus", func(ctx context.Context) error { return l.node.Run(ctx, mux) })
+	run("console", cons.Run)
 	t.Cleanup(func() { stop(); wg.Wait() })
 	return l
 }

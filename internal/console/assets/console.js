@@ -20,7 +20,8 @@ const S = {
   pending: new Set(), timer: null,
   released: new Map(), // id -> time of its RELEASED event, seen live
   latency: [],         // seconds from release to settled
-  series: [],          // {t, held, amount} sampled from /v1/admin/stats
+  latencyOf: new Set(), // the payments counted in latency
+  series: [],          // {t, held, amount} the daemon sampled (/console/api/series)
   detail: null, ended: false,
 };
 
@@ -113,7 +114,7 @@ function connect() {
     const ev = JSON.parse(m.data);
     if (ev.state === 'RELEASED') S.released.set(ev.payment_id, new Date(ev.at));
     if (ev.state === 'SETTLED' && S.released.has(ev.payment_id)) {
-      S.latency.push((new Date(ev.at) - S.released.get(ev.payment_id)) / 1000);
+      addLatency(ev.payment_id, (new Date(ev.at) - S.released.get(ev.payment_id)) / 1000);
       S.released.delete(ev.payment_id);
     }
     queue(ev.payment_id);
@@ -363,8 +364,13 @@ function lineChart(points, fmt) {
   const x = (t) => P + ((W - P - 4) * (t - t0)) / (t1 - t0);
   const y = (v) => H - P / 2 - ((H - P) * v) / max;
   add('polyline', { class: 'line', points: points.map((p) => x(p[0]) + ',' + y(p[1])).join(' ') });
+  const last = points[points.length - 1];
+  add('circle', { class: 'barfill', cx: x(last[0]), cy: y(last[1]), r: 2.5 });
   add('text', { x: 2, y: y(max) + 4 }, fmt(max));
   add('text', { x: 2, y: H - P / 2 }, '0');
+  const hm = (t) => new Date(t).toLocaleTimeString('en-GB', { hour12: false, hour: '2-digit', minute: '2-digit' });
+  add('text', { x: P, y: H - 2 }, hm(t0));
+  add('text', { x: W - 34, y: H - 2 }, hm(last[0]));
   return svg;
 }
 
@@ -402,26 +408,32 @@ function renderCharts() {
   $('#chart-reasons').replaceChildren(barChart([...by.entries()].sort((a, b) => b[1] - a[1])));
 }
 
-async function sample() {
-  const st = await api('/v1/admin/stats');
-  const h = st.holds.by_state;
-  S.series.push({ t: Date.now(), held: (h.HELD || 0) + (h.RELEASED || 0) + (h.FORWARDING || 0),
-    amount: Math.floor(st.holds.pending_amount_msat / 1000) });
-  if (S.series.length > 720) S.series.shift();
+// The holds the daemon sampled since it started (a day at most).
+async function loadSeries() {
+  const s = await api('/series');
+  S.series = s.points.map((p) => ({ t: new Date(p.at).getTime(), held: p.held,
+    amount: Math.floor(p.pending_amount_msat / 1000) }));
   if (S.page === 'charts') renderCharts();
 }
 
-// Release-to-settled latency of recent settled payments, from their
-// histories, once when the charts are first opened.
+// addLatency counts a payment's release-to-settled time once, whether
+// seen live or read from its history.
+function addLatency(id, seconds) {
+  if (S.latencyOf.has(id)) return;
+  S.latencyOf.add(id);
+  S.latency.push(seconds);
+}
+
+// Release-to-settled latency of recent settled payments, from the
+// histories of those not counted yet, when the charts are opened.
 async function loadLatency() {
-  if (S.latencyLoaded) return;
-  S.latencyLoaded = true;
-  const settled = [...S.recent.values()].filter((p) => p.state === 'SETTLED').slice(0, 50);
+  const settled = [...S.recent.values()].filter((p) => p.state === 'SETTLED')
+    .slice(0, 50).filter((p) => !S.latencyOf.has(p.id));
   await Promise.all(settled.map(async (p) => {
     const h = await api('/payments/' + p.id + '/history');
     const rel = h.events.find((e) => e.state === 'RELEASED');
     const set = h.events.find((e) => e.state === 'SETTLED');
-    if (rel && set && !S.released.has(p.id)) S.latency.push((new Date(set.at) - new Date(rel.at)) / 1000);
+    if (rel && set) addLatency(p.id, (new Date(set.at) - new Date(rel.at)) / 1000);
   }));
   renderCharts();
 }
@@ -431,12 +443,13 @@ async function loadLatency() {
 function show(page) {
   const pages = S.sender ? ['held', 'recent', 'receivers', 'tokens', 'charts'] : ['receivers', 'tokens'];
   if (!pages.includes(page)) page = pages[0];
+  if (S.page !== page) banner('');
   S.page = page;
   for (const s of document.querySelectorAll('.page')) s.hidden = s.id !== 'page-' + page;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.page === page);
   if (page === 'receivers') loadReceivers().catch(showError);
   if (page === 'tokens') loadTokens().catch(showError);
-  if (page === 'charts') { renderCharts(); loadLatency().catch(showError); }
+  if (page === 'charts') { renderCharts(); loadSeries().catch(showError); loadLatency().catch(showError); }
 }
 
 async function main() {
@@ -460,9 +473,8 @@ async function main() {
     l.textContent = 'every 5s';
   }
   show(location.hash.slice(1));
-  sample().catch(() => {});
   setInterval(() => { if (!S.ended) status().then(render).catch(() => {}); }, 5000);
-  setInterval(() => { if (!S.ended) sample().catch(() => {}); }, 10000);
+  setInterval(() => { if (!S.ended && S.page === 'charts') loadSeries().catch(() => {}); }, 30000);
   setInterval(() => { if (!S.ended && S.page === 'receivers') loadReceivers().catch(showError); },
     S.sender ? 10000 : 5000);
 }
