@@ -45,6 +45,7 @@ type env struct {
 	admin, wallet string
 	clock         *clock.TestClock
 	console       *Console
+	store         *holdstore.Store
 }
 
 func newEnv(t *testing.T) *env {
@@ -56,7 +57,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &env{t: t, api: &recorder{}}
+	e := &env{t: t, api: &recorder{}, store: store}
 	if e.admin, _, err = store.CreateToken(ctx, "operator", holdstore.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +200,28 @@ func TestForward(t *testing.T) {
 	if status != 200 || len(reqs) != 2 || reqs[1].URL.Path != "/v1/payments/00/cancel" ||
 		reqs[1].Header.Get(csrfHeader) != "" {
 		t.Fatalf("cancel: %d %s", status, body)
+	}
+
+	// The daemon restarted: a page from before it is stale; its action is
+	// refused and not forwarded.
+	restarted, err := New(Config{Store: e.store, API: e.api, Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := httptest.NewServer(restarted)
+	t.Cleanup(after.Close)
+	req, _ := http.NewRequest("POST", after.URL+cancel, nil)
+	req.Header.Set("Cookie", cookieName+"="+e.admin)
+	req.Header.Set(csrfHeader, st.CSRF)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.Contains(string(b), "this page is stale") ||
+		len(e.api.forwarded()) != 2 {
+		t.Fatalf("an action from before a restart: %d %s", resp.StatusCode, b)
 	}
 
 	for _, p := range []string{"/console/api/v1/admin/tokens", "/console/api/v1/admin/sender/reannounce"} {
