@@ -95,13 +95,13 @@ func (d *daemon) apiServer() (*server, error) {
 		receiver = d.receiver.Handler()
 	}
 	admin := newAdminAPI(d.store, senderAdmin, d.info(), clock.NewDefaultClock(), d.log)
-	var (
-		mux http.Handler
-		err error
-	)
-	d.console, mux, err = withConsole(apiMux(sender, receiver, admin), d.store, d.lnd, d.log)
-	if err != nil {
-		return nil, err
+	var mux http.Handler = apiMux(sender, receiver, admin)
+	if !d.cfg.API.NoConsole {
+		var err error
+		d.console, mux, err = withConsole(mux, d.store, d.lnd, d.log)
+		if err != nil {
+			return nil, err
+		}
 	}
 	var tlsCfg *tls.Config
 	if d.cfg.API.TLSCert != "" {
