@@ -473,7 +473,16 @@ async function main() {
     l.textContent = 'every 5s';
   }
   show(location.hash.slice(1));
-  setInterval(() => { if (!S.ended) status().then(render).catch(() => {}); }, 5000);
+  // The tables are drawn again when the height moves, and every 15s for
+  // the ages: not more, so that a row does not change under the pointer.
+  let drawn = Date.now();
+  setInterval(() => {
+    if (S.ended) return;
+    const h = S.height;
+    status().then(() => {
+      if (S.height !== h || Date.now() - drawn > 15000) { drawn = Date.now(); render(); }
+    }).catch(() => {});
+  }, 5000);
   setInterval(() => { if (!S.ended && S.page === 'charts') loadSeries().catch(() => {}); }, 30000);
   setInterval(() => { if (!S.ended && S.page === 'receivers') loadReceivers().catch(showError); },
     S.sender ? 10000 : 5000);
