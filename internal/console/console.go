@@ -9,6 +9,10 @@
 // listed read endpoints and two actions (cancel a payment, revoke a token)
 // are reachable that way: nothing that answers a secret. Actions need the
 // session's CSRF token as well as the cookie.
+//
+// Floor: ground. Owns the console's pages, session and CSRF check; it
+// imports only the ground floor (holdstore), never a role: the roles' APIs
+// are handed to it as an http.Handler.
 package console
 
 import (

@@ -3,6 +3,10 @@
 // generated with grafana-foundation-sdk and checked in as
 // asynclsp-dashboard.json; `go test ./ops/grafana -update` writes it again
 // after a change here, and a test fails while the file is not current.
+//
+// Floor: top. Owns the dashboard; it imports none of asynclsp's packages:
+// it knows the metrics by name, and a daemon test checks every name it
+// queries against a real /metrics.
 package grafana
 
 import (

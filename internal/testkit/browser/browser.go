@@ -1,6 +1,9 @@
 // Package browser drives headless Chromium (Debian's chromium package,
 // scripts/install-chromium.sh) from tests, with chromedp: the console's
 // browser tests, in-process and on regtest.
+//
+// Floor: ground (tests only). Owns the browser of the tests; it imports
+// none of asynclsp's packages.
 package browser
 
 import (
