@@ -37,7 +37,7 @@ DEMO_FLAGS ?=
 N ?= 10000
 SCALE_FLAGS ?=
 
-.PHONY: all build regtest-bin test test-short bench fuzz demo scale \
+.PHONY: all build regtest-bin chromium test test-short bench fuzz demo scale \
 	regtest-up regtest-down lint fmt tidy clean
 
 all: build
@@ -58,12 +58,16 @@ $(REGTEST_BIN)/.built:
 	$(GO) build -o $(REGTEST_BIN)/btcctl github.com/btcsuite/btcd/cmd/btcctl
 	@touch $@
 
+## chromium: install Debian's chromium for the console's browser test (once; apt-get)
+chromium:
+	@bash scripts/install-chromium.sh
+
 ## test: every test, the regtest scenarios included, with the race detector
-test: regtest-bin
+test: regtest-bin chromium
 	ASYNCLSP_REGTEST=1 $(GO) test -race -timeout 60m -count=1 $(PKGS)
 
 ## test-short: every test that needs no regtest network, with the race detector
-test-short:
+test-short: chromium
 	$(GO) test -race -short -count=1 $(PKGS)
 
 ## bench: every benchmark, several runs, summarised by benchstat (medians)

@@ -183,3 +183,16 @@ func decodeCursor(c string) (int64, ID, error) {
 	copy(id[:], b[8:])
 	return int64(binary.BigEndian.Uint64(b[:8])), id, nil
 }
+
+// NearestDeadline is the lowest deadline height of the holds not yet final;
+// ok is false when none has one yet (CREATED holds have none).
+func (s *Store) NearestDeadline(ctx context.Context) (height uint32, ok bool, err error) {
+	var h sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT MIN(deadline_height) FROM holds
+		WHERE resolved = 0 AND deadline_height > 0
+		AND state NOT IN ('SETTLED', 'CANCELED')`).Scan(&h)
+	if err != nil {
+		return 0, false, fmt.Errorf("nearest deadline: %w", err)
+	}
+	return uint32(h.Int64), h.Valid, nil
+}

@@ -128,3 +128,26 @@ func TestPendingAmount(t *testing.T) {
 		t.Fatalf("pending %d (%v), want the two non-final holds", sum, err)
 	}
 }
+
+// The nearest deadline is the lowest of the holds not yet final.
+func TestNearestDeadline(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	if _, ok, err := s.NearestDeadline(ctx); ok || err != nil {
+		t.Fatalf("empty store: ok %v, %v", ok, err)
+	}
+	holdIn(t, s, StateCreated)
+	if _, ok, err := s.NearestDeadline(ctx); ok || err != nil {
+		t.Fatalf("a CREATED hold has no deadline height: ok %v, %v", ok, err)
+	}
+	h, p := holdIn(t, s, StateHeld) // deadline 1100
+	if got, ok, err := s.NearestDeadline(ctx); !ok || err != nil || got != 1100 {
+		t.Fatalf("one HELD: %d %v %v", got, ok, err)
+	}
+	if _, err := s.Apply(ctx, step(h.ID, p, StateHeld, StateCanceled, ReasonNone)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.NearestDeadline(ctx); ok || err != nil {
+		t.Fatalf("only a CANCELED: ok %v, %v", ok, err)
+	}
+}

@@ -153,6 +153,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		return fmt.Errorf("senderlsp: block height: %w", err)
 	}
 	m.height.Store(height)
+	m.metrics.chainHeight(height)
 
 	m.mu.Lock()
 	m.ctx = ctx
@@ -194,6 +195,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			return nil
 		case h := <-blocks:
 			m.height.Store(h)
+			m.metrics.chainHeight(h)
 			m.checkDeadlines(ctx)
 		case <-ticker:
 			ticker = m.clock.TickAfter(m.cfg.DeadlineInterval)

@@ -25,6 +25,7 @@ type Metrics struct {
 	recovery      prometheus.Gauge
 	runners       prometheus.Gauge
 	announces     *prometheus.CounterVec
+	blockHeight   prometheus.Gauge
 }
 
 // Release verdicts, a label of the releases counter.
@@ -108,13 +109,16 @@ func NewMetrics(reg prometheus.Registerer, store *holdstore.Store) *Metrics {
 			Help: "Holds with a goroutine of their own (not parked): created, " +
 				"released, forwarding, or being acted on.",
 		}),
+		blockHeight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "block_height",
+			Help: "The best block height lnd has told the sender role of.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.settleLatency, m.heldTime, m.cancels, m.attempts,
 			m.outcomes, m.releases, m.holdsHeld, m.losses, m.refused, m.refusals,
 			m.committed, m.untrackedN, m.recovery, m.runners, m.announces,
-			&stateCollector{store: store, desc: prometheus.NewDesc(
-				"asynclsp_sender_holds", "Holds by state.", []string{"state"}, nil)})
+			m.blockHeight, newStateCollector(store))
 	}
 	return m
 }
@@ -133,18 +137,38 @@ func (m *Metrics) untracked(n int)                 { m.untrackedN.Set(float64(n)
 func (m *Metrics) recovered(d time.Duration)       { m.recovery.Set(d.Seconds()) }
 func (m *Metrics) runnersRunning(delta int)        { m.runners.Add(float64(delta)) }
 func (m *Metrics) announced(result string)         { m.announces.WithLabelValues(result).Inc() }
+func (m *Metrics) chainHeight(h uint32)            { m.blockHeight.Set(float64(h)) }
 
 func (m *Metrics) outcome(result string, r holdstore.Reason) {
 	m.outcomes.WithLabelValues(result, string(r)).Inc()
 }
 
-// stateCollector reads holds by state from the store at scrape time.
+// stateCollector reads from the store at scrape time: holds by state, the
+// amount not yet final, and the nearest deadline.
 type stateCollector struct {
-	store *holdstore.Store
-	desc  *prometheus.Desc
+	store                   *holdstore.Store
+	desc, pending, deadline *prometheus.Desc
 }
 
-func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func newStateCollector(store *holdstore.Store) *stateCollector {
+	return &stateCollector{store: store,
+		desc: prometheus.NewDesc("asynclsp_sender_holds", "Holds by state.",
+			[]string{"state"}, nil),
+		pending: prometheus.NewDesc("asynclsp_sender_pending_amount_msat",
+			"The amounts of the holds not yet final: what the LSP may still "+
+				"have to forward.", nil, nil),
+		deadline: prometheus.NewDesc("asynclsp_sender_nearest_deadline_height",
+			"The lowest deadline height of the holds not yet final; absent "+
+				"when none has one. Minus asynclsp_sender_block_height: the "+
+				"blocks left to the nearest deadline.", nil, nil),
+	}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.desc
+	ch <- c.pending
+	ch <- c.deadline
+}
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -152,10 +176,21 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counts, err := c.store.CountByState(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
-		return
+	} else {
+		for _, st := range holdstore.States {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue,
+				float64(counts[st]), string(st))
+		}
 	}
-	for _, st := range holdstore.States {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue,
-			float64(counts[st]), string(st))
+	if p, err := c.store.PendingTotals(ctx); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.pending, err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue,
+			float64(p.AmountMsat))
+	}
+	if h, ok, err := c.store.NearestDeadline(ctx); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.deadline, err)
+	} else if ok {
+		ch <- prometheus.MustNewConstMetric(c.deadline, prometheus.GaugeValue, float64(h))
 	}
 }

@@ -66,6 +66,8 @@ type APIConfig struct {
 	Listen  string `long:"listen" description:"Address of the HTTP API (loopback unless TLS is set)"`
 	TLSCert string `long:"tlscert" description:"TLS certificate of the API (required for a non-loopback listen address)"`
 	TLSKey  string `long:"tlskey" description:"TLS key of the API"`
+	// NoConsole leaves the web console out: /console/ is then not found.
+	NoConsole bool `long:"noconsole" description:"Do not serve the operator's web console under /console/"`
 }
 
 // OpsConfig is the listener for /healthz, /readyz and /metrics.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/console"
 	"github.com/asynclsp/asynclsp/senderlsp"
 	"github.com/lightningnetwork/lnd/clock"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -93,7 +95,14 @@ func (d *daemon) apiServer() (*server, error) {
 		receiver = d.receiver.Handler()
 	}
 	admin := newAdminAPI(d.store, senderAdmin, d.info(), clock.NewDefaultClock(), d.log)
-	mux := apiMux(sender, receiver, admin)
+	var mux http.Handler = apiMux(sender, receiver, admin)
+	if !d.cfg.API.NoConsole {
+		var err error
+		d.console, mux, err = withConsole(mux, d.store, d.lnd, d.log)
+		if err != nil {
+			return nil, err
+		}
+	}
 	var tlsCfg *tls.Config
 	if d.cfg.API.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(d.cfg.API.TLSCert, d.cfg.API.TLSKey)
@@ -147,6 +156,22 @@ func apiMux(sender, receiver, admin http.Handler) *http.ServeMux {
 		writeJSON(w, http.StatusNotFound, body)
 	})
 	return mux
+}
+
+// withConsole serves the operator's web console under /console/ beside the
+// API it reads. The caller runs the console (its charts' sampling).
+func withConsole(api http.Handler, store console.Store, height console.Heights,
+	log *slog.Logger) (*console.Console, http.Handler, error) {
+
+	c, err := console.New(console.Config{Store: store, API: api, Height: height,
+		Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(console.Prefix, c)
+	mux.Handle("/", api)
+	return c, mux, nil
 }
 
 // opsHandler serves /healthz (the process is up), /readyz (every part is

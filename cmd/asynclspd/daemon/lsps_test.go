@@ -13,6 +13,7 @@ import (
 	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/bus"
+	"github.com/asynclsp/asynclsp/internal/console"
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/internal/lspnet"
 	"github.com/asynclsp/asynclsp/internal/testkit"
@@ -61,6 +62,9 @@ type lsp struct {
 	receiver *receiverlsp.Role
 	api      *httptest.Server
 	admin    string // an admin bearer token of this LSP
+	// height is the chain as the console shows it: bob's lnd; nil for
+	// carol.
+	height console.Heights
 }
 
 // envOptions tune an lspEnv.
@@ -109,7 +113,7 @@ func newLSPEnv(t *testing.T, o envOptions) *lspEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.sender = m
+		l.sender, l.height = m, e.bobLnd
 	})
 	select {
 	case <-e.bob.sender.Running():
@@ -191,7 +195,11 @@ func (e *lspEnv) startLSP(index int, o envOptions, role func(*lsp)) *lsp {
 	admin := newAdminAPI(l.store, senderAdmin, adminclient.Info{Version: Version,
 		NodeKey: key.String(), Network: "regtest", Roles: roles, NATS: "external"},
 		clock.NewDefaultClock(), testkit.Quiet())
-	l.api = httptest.NewServer(apiMux(sender, receiver, admin))
+	cons, api, err := withConsole(apiMux(sender, receiver, admin), l.store, l.height, testkit.Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.api = httptest.NewServer(api)
 	t.Cleanup(func() {
 		if senderAPI != nil {
 			senderAPI.Close()
@@ -218,6 +226,7 @@ func (e *lspEnv) startLSP(index int, o envOptions, role func(*lsp)) *lsp {
 		run("receiver role", l.receiver.Run)
 	}
 	run("bus", func(ctx context.Context) error { return l.node.Run(ctx, mux) })
+	run("console", cons.Run)
 	t.Cleanup(func() { stop(); wg.Wait() })
 	return l
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/bus"
+	"github.com/asynclsp/asynclsp/internal/console"
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/internal/lspnet"
 	"github.com/asynclsp/asynclsp/onionmsg"
@@ -41,6 +42,7 @@ type daemon struct {
 	node     *lspnet.Node
 	sender   *senderlsp.Manager
 	receiver *receiverlsp.Role
+	console  *console.Console // set by listen
 
 	ready readiness
 }
@@ -227,6 +229,9 @@ func (d *daemon) serve(ctx context.Context) error {
 	}
 	for _, s := range servers {
 		run(s.name, s.serve)
+	}
+	if d.console != nil {
+		run("console", d.console.Run)
 	}
 	d.ready.set(d.readyCheck)
 	d.own.Info("asynclspd running", "roles", d.cfg.Roles, "api", d.cfg.API.Listen,
