@@ -43,6 +43,7 @@ func (r *runner) send(ctx context.Context, limit uint32) {
 	if h.ReceiverInvoiceAmountMsat == 0 {
 		req.AmountMsat = h.AmountMsat
 	}
+	r.sentHeight = r.m.height.Load()
 	sub, err := r.m.lnd.SendPayment(ctx, req)
 	if errors.Is(err, lnd.ErrPaymentExists) {
 		sub, err = r.m.lnd.TrackPayment(ctx, r.fixed.hash)
@@ -124,7 +125,7 @@ func (r *runner) failed(ctx context.Context, p lnd.Payment) error {
 	r.m.metrics.outcome("failed", reason)
 	r.log.Warn("outbound attempt failed", "attempt", r.hold.Attempts,
 		"lnd_reason", p.FailureReason, "reason", reason)
-	if !r.retryable(reason) {
+	if !r.retryable(reason, p) {
 		return r.cancelNow(ctx, reason)
 	}
 	// A block or tick that came while the attempt was in flight poked a
@@ -161,17 +162,44 @@ func (r *runner) resend(ctx context.Context, lastFailure holdstore.Reason) error
 	return nil
 }
 
-// retryable reports whether another attempt could succeed after reason.
-func (r *runner) retryable(reason holdstore.Reason) bool {
+// retryable reports whether another attempt could succeed after p failed
+// for reason.
+func (r *runner) retryable(reason holdstore.Reason, p lnd.Payment) bool {
 	if r.hold.RetryPolicy != holdstore.RetryPatient {
 		return false
 	}
 	switch reason {
-	case holdstore.ReasonReceiverRejected, holdstore.ReasonReceiverInvoiceExpired:
+	case holdstore.ReasonReceiverRejected:
+		return r.chainMoved(p)
+	case holdstore.ReasonReceiverInvoiceExpired:
 		return false
 	}
 	return true
 }
+
+// chainMoved reports whether the receiver's node refused p at a height
+// above the one the attempt was sent at. A final node refuses an HTLC whose
+// CLTV expiry is too close to its own height with the very message it gives
+// for an unknown payment, incorrect_or_unknown_payment_details, which
+// carries that height (BOLT #4). A route built before blocks that reached
+// the receiver first meets it; the soak saw it during a burst of blocks
+// (issue 17). Such a refusal is worth another attempt; one at the height
+// the attempt was sent at is the receiver's final word.
+func (r *runner) chainMoved(p lnd.Payment) bool {
+	if r.sentHeight == 0 {
+		return false // not sent by this process: its height is unknown
+	}
+	for _, a := range p.HTLCs {
+		if a.FailureCode == incorrectDetails && a.FailureHeight > r.sentHeight {
+			return true
+		}
+	}
+	return false
+}
+
+// incorrectDetails is lnd's name of BOLT #4's
+// incorrect_or_unknown_payment_details.
+const incorrectDetails = "INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS"
 
 // liquidityFailures are the failure messages an HTLC gets when a channel on
 // the route could not carry it.

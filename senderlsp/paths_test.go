@@ -161,6 +161,53 @@ func TestPatientRetrySettles(t *testing.T) {
 	}
 }
 
+// A receiver's node refuses an HTLC whose expiry is too close to its own
+// height with incorrect_or_unknown_payment_details, and that refusal carries
+// its height. A patient payment refused at a height above the one it was
+// sent at met blocks the route did not know of: it is tried again, and
+// settles. Refused at the height it was sent at, the receiver meant it: the
+// hold is canceled receiver_rejected after one attempt.
+func TestReceiverRejectedAfterBlocksRetries(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		ahead    uint32
+		attempts int
+		state    holdstore.State
+	}{
+		{"chain moved", 2, 2, holdstore.StateSettled},
+		{"same height", 0, 1, holdstore.StateCanceled},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			hold, msg := h.heldPayment()
+			h.lnd.Script(hold.PaymentHash, testkit.Outcome{
+				Fail:          lnd.FailureIncorrectPaymentDetails,
+				FailureCode:   "INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS",
+				FailureHeight: h.mustHeight() + c.ahead,
+			})
+			h.relay(h.releaseFor(msg, h.davePriv))
+			if c.state == holdstore.StateSettled {
+				testkit.Eventually(t, 10*time.Second, "first failure", func() bool {
+					return h.get(hold.ID).Attempts == 1 && h.lnd.Sent() != nil
+				})
+				h.waitTimer(time.Second)
+				h.advance(time.Second)
+			}
+			done := h.waitResolved(hold.ID)
+			if done.State != c.state || done.Attempts != c.attempts {
+				t.Fatalf("%s/%s after %d attempts, want %s after %d",
+					done.State, done.Reason, done.Attempts, c.state, c.attempts)
+			}
+			if c.state == holdstore.StateCanceled && done.Reason != holdstore.ReasonReceiverRejected {
+				t.Fatalf("canceled %s, want receiver_rejected", done.Reason)
+			}
+			if n := len(h.lnd.Sent()); n != c.attempts {
+				t.Fatalf("%d payments sent, want %d", n, c.attempts)
+			}
+		})
+	}
+}
+
 // When the block budget runs out while a patient payment waits to retry,
 // the hold is canceled with the most specific reason it met (no route),
 // not the generic deadline (invariant 6).

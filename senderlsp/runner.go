@@ -58,6 +58,10 @@ type runner struct {
 	// still carry it rather than a more generic reason.
 	lastFailure holdstore.Reason
 
+	// sentHeight is the block height when this process last sent the
+	// outbound payment; 0 if it has not.
+	sentHeight uint32
+
 	heldAt, releasedAt time.Time
 
 	// tellingSince is when telling the receiver LSP the final outcome

@@ -181,6 +181,10 @@ type HTLCAttempt struct {
 	// FailureSourceIndex is the index of the hop that failed the HTLC
 	// (0 is the sender).
 	FailureSourceIndex uint32
+
+	// FailureHeight is the block height the failing node reported with
+	// INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS (BOLT #4); 0 otherwise.
+	FailureHeight uint32
 }
 
 // failureReasonFromRPC maps lnd's failure reason to ours. A reason added to
@@ -272,6 +276,7 @@ func attemptFromRPC(h *lnrpc.HTLCAttempt) HTLCAttempt {
 	if f := h.Failure; f != nil {
 		a.FailureCode = f.Code.String()
 		a.FailureSourceIndex = f.FailureSourceIndex
+		a.FailureHeight = f.Height
 	}
 
 	return a

@@ -78,6 +78,9 @@ type Outcome struct {
 	// "TEMPORARY_CHANNEL_FAILURE".
 	FailureCode string
 
+	// FailureHeight is the height the failing node reports with it.
+	FailureHeight uint32
+
 	// Hang keeps the attempt in flight until ResolvePayment.
 	Hang bool
 }
@@ -325,7 +328,8 @@ func (f *FakeLnd) finishPayment(p *lnd.Payment, o Outcome) {
 	if o.Fail != lnd.FailureNone {
 		p.Status, p.FailureReason = lnd.PaymentFailed, o.Fail
 		p.HTLCs = append(p.HTLCs, lnd.HTLCAttempt{
-			Status: lnd.AttemptFailed, FailureCode: o.FailureCode})
+			Status: lnd.AttemptFailed, FailureCode: o.FailureCode,
+			FailureHeight: o.FailureHeight})
 		return
 	}
 	p.Status, p.Preimage, p.FeeMsat = lnd.PaymentSucceeded, f.secrets[p.Hash], 1000
