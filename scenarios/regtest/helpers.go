@@ -164,9 +164,13 @@ func (n *Node) TrackPayments(ctx context.Context,
 	}
 }
 
-// CommitFeesMsat returns the commitment fees n pays on the open channels
-// it opened (lnd's commit_fee): the initiator pays them out of its
-// balance, and lnd moves them with the fee rate (update_fee).
+// CommitFeesMsat returns what n pays, on the open channels it opened, for
+// the commitment itself: lnd's commit_fee, and the anchor outputs (330 sat
+// each). The initiator pays both out of its balance; lnd moves the fee with
+// the fee rate (update_fee), and an anchor appears the moment its side
+// first has an output (the first payment into a channel opened without a
+// push). The anchors are what is left of the capacity once the balances,
+// the fee and the HTLCs in flight are counted.
 func (n *Node) CommitFeesMsat(ctx context.Context) (int64, error) {
 	resp, err := n.rpc().ListChannels(ctx, &lnrpc.ListChannelsRequest{})
 	if err != nil {
@@ -175,9 +179,25 @@ func (n *Node) CommitFeesMsat(ctx context.Context) (int64, error) {
 	var fees int64
 	for _, c := range resp.Channels {
 		if c.Initiator {
-			fees += c.CommitFee * 1000
+			fees += (c.CommitFee + anchorsSat(c)) * 1000
 		}
 	}
 
 	return fees, nil
+}
+
+// anchorSat is the value of one anchor output.
+const anchorSat = 330
+
+// anchorsSat is what a channel's anchor outputs hold, in sat: 0 on a
+// channel without anchors. The balances lnd lists are whole satoshis, so
+// what is left over also holds their lost millisatoshis: it is rounded to
+// whole anchors.
+func anchorsSat(c *lnrpc.Channel) int64 {
+	rest := c.Capacity - c.LocalBalance - c.RemoteBalance - c.CommitFee
+	for _, h := range c.PendingHtlcs {
+		rest -= h.Amount
+	}
+
+	return max(0, (rest+anchorSat/2)/anchorSat) * anchorSat
 }
