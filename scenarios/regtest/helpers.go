@@ -172,18 +172,27 @@ func (n *Node) TrackPayments(ctx context.Context,
 // push). The anchors are what is left of the capacity once the balances,
 // the fee and the HTLCs in flight are counted.
 func (n *Node) CommitFeesMsat(ctx context.Context) (int64, error) {
+	fees, _, err := n.CommitFees(ctx)
+	return fees, err
+}
+
+// CommitFees is CommitFeesMsat, and how many open channels n opened. lnd's
+// commit_fee is the capacity less the commitment's outputs: it also holds
+// the fractions of a satoshi both sides' balances have (a commitment output
+// is whole satoshis), under 2 sat a channel, which move with every payment.
+func (n *Node) CommitFees(ctx context.Context) (feesMsat int64, opened int, err error) {
 	resp, err := n.rpc().ListChannels(ctx, &lnrpc.ListChannelsRequest{})
 	if err != nil {
-		return 0, fmt.Errorf("%s: list channels: %w", n.Name, err)
+		return 0, 0, fmt.Errorf("%s: list channels: %w", n.Name, err)
 	}
-	var fees int64
 	for _, c := range resp.Channels {
 		if c.Initiator {
-			fees += (c.CommitFee + anchorsSat(c)) * 1000
+			feesMsat += (c.CommitFee + anchorsSat(c)) * 1000
+			opened++
 		}
 	}
 
-	return fees, nil
+	return feesMsat, opened, nil
 }
 
 // anchorSat is the value of one anchor output.
@@ -200,4 +209,19 @@ func anchorsSat(c *lnrpc.Channel) int64 {
 	}
 
 	return max(0, (rest+anchorSat/2)/anchorSat) * anchorSat
+}
+
+// ForgetFailures resets n's mission control: lnd forgets every payment
+// failure it learnt from, which it would otherwise hold against a channel
+// for about an hour (the default apriori half-life).
+func (n *Node) ForgetFailures(ctx context.Context) error {
+	n.mu.Lock()
+	router := routerrpc.NewRouterClient(n.opsConn)
+	n.mu.Unlock()
+	if _, err := router.ResetMissionControl(ctx,
+		&routerrpc.ResetMissionControlRequest{}); err != nil {
+		return fmt.Errorf("%s: reset mission control: %w", n.Name, err)
+	}
+
+	return nil
 }
