@@ -95,7 +95,7 @@ func (s *soakRun) pay(ctx context.Context, i int, done func()) {
 		actx, cancel := context.WithTimeout(ctx, soakPayTimeout)
 		defer cancel()
 		var err error
-		if watch, err = s.start(actx, r); err != nil {
+		if watch, err = s.start(actx, ctx, r); err != nil {
 			r.note("%v", err)
 			return
 		}
@@ -134,8 +134,11 @@ func (s *soakRun) pay(ctx context.Context, i int, done func()) {
 }
 
 // start creates the payment and has alice pay it until bob holds it; it
-// returns the watch of her last payment.
-func (s *soakRun) start(ctx context.Context, r *soakPaid) (*PaymentWatch, error) {
+// returns the watch of her last payment, which follows it for as long as
+// watchCtx lasts (the payment's whole flow: it ends when she learns the
+// outcome, long after ctx, the active part's).
+func (s *soakRun) start(ctx, watchCtx context.Context,
+	r *soakPaid) (*PaymentWatch, error) {
 	c := s.c
 	if r.plan.Kind == PayExpiring {
 		if err := s.shortInvoice(ctx, r); err != nil {
@@ -166,7 +169,7 @@ func (s *soakRun) start(ctx context.Context, r *soakPaid) (*PaymentWatch, error)
 		if watch != nil {
 			watch.Close()
 		}
-		if watch, err = c.AlicePays(ctx, p, r.plan.Shard); err != nil {
+		if watch, err = c.AlicePays(watchCtx, p, r.plan.Shard); err != nil {
 			return nil, err
 		}
 		held, err := s.waitHeld(ctx, r, watch)
