@@ -34,7 +34,7 @@ FAULTS ?= 30
 PAYMENTS ?= 60
 SOAK_FLAGS ?=
 
-.PHONY: all build regtest-bin test test-short bench fuzz demo scale soak \
+.PHONY: all build regtest-bin test test-short bench fuzz demo scale \
 	regtest-up regtest-down lint fmt tidy clean
 
 all: build
@@ -88,6 +88,7 @@ scale: regtest-bin
 
 ## soak: a stream of async payments on a real regtest network while a seeded
 ## fault injector strikes, then a ledger check of every lnd (make soak SEED=...)
+.PHONY: soak
 soak: regtest-bin
 	$(GO) run ./scenarios/cmd/soak $(if $(SEED),-seed $(SEED)) -faults $(FAULTS) \
 		-payments $(PAYMENTS) $(SOAK_FLAGS)

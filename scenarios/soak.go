@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -365,6 +364,3 @@ func (s *soakRun) liveDeadlines() (top uint32, releases int, n int) {
 
 	return top, releases, n
 }
-
-// joinNotes joins a payment's notes for a line of the report.
-func joinNotes(notes []string) string { return strings.Join(notes, "; ") }
