@@ -36,6 +36,13 @@ DEMO_FLAGS ?=
 # e.g. make scale N=1000 SCALE_FLAGS="-direct 500 -keep".
 N ?= 10000
 SCALE_FLAGS ?=
+# SEED, FAULTS and PAYMENTS are make soak's schedule: the same three replay the
+# same faults at the same offsets and the same payments (SEED empty: from the
+# clock, printed first); SOAK_FLAGS go to it, e.g. SOAK_FLAGS="-every 4s -keep".
+SEED ?=
+FAULTS ?= 30
+PAYMENTS ?= 60
+SOAK_FLAGS ?=
 
 .PHONY: all build regtest-bin chromium test test-short bench fuzz demo scale \
 	regtest-up regtest-down lint fmt tidy clean
@@ -118,6 +125,13 @@ demo: regtest-bin
 ## what it costs (creates/s, memory, restart, release throughput, ledger)
 scale: regtest-bin
 	$(GO) run ./scenarios/cmd/scale -n $(N) $(SCALE_FLAGS)
+
+## soak: a stream of async payments on a real regtest network while a seeded
+## fault injector strikes, then a ledger check of every lnd (make soak SEED=...)
+.PHONY: soak
+soak: regtest-bin
+	$(GO) run ./scenarios/cmd/soak $(if $(SEED),-seed $(SEED)) -faults $(FAULTS) \
+		-payments $(PAYMENTS) $(SOAK_FLAGS)
 
 ## regtest-up: start a regtest network to explore by hand (prints lncli lines)
 regtest-up: regtest-bin

@@ -106,6 +106,10 @@ type Cast struct {
 	// ready only once bob's NATS server is back, and RestartBob waits for
 	// her then.
 	carolWaits bool
+
+	// externalNATS: both daemons are on Options.NATSURL, which outlives
+	// either of them: a restart of bob takes no server down.
+	externalNATS bool
 }
 
 // reconnectsMetric counts a daemon's reconnections to NATS.
@@ -120,7 +124,7 @@ func Assemble(ctx context.Context, net *regtest.Network, opts Options,
 	if opts.Invoices == 0 {
 		opts.Invoices = 20
 	}
-	c := &Cast{Net: net}
+	c := &Cast{Net: net, externalNATS: opts.NATSURL != ""}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, c.Close(context.Background()))
@@ -287,10 +291,15 @@ func (m InvoiceMaker) MakeInvoice(ctx context.Context,
 // RestartBob starts bob's daemon again after Bob.Stop or Bob.Kill, and
 // waits until carol, if she runs, is connected to its NATS server again
 // (bob's embedded server went down with it), so that carol answers and
-// relays again. It works whatever was restarted before, in any order.
+// relays again. It works whatever was restarted before, in any order. On
+// an external NATS server (Options.NATSURL) nobody lost theirs: it only
+// waits for bob.
 func (c *Cast) RestartBob(ctx context.Context) error {
 	if c.Bob.Running() {
 		return fmt.Errorf("restart bob: still running (pid %d)", c.Bob.PID())
+	}
+	if c.externalNATS {
+		return c.Bob.Restart(ctx)
 	}
 	carolWaits := c.carolWaits && c.Carol.Running()
 	c.carolWaits = false
@@ -329,10 +338,11 @@ func (c *Cast) RestartBob(ctx context.Context) error {
 }
 
 // RestartCarol starts carol's daemon again after Carol.Stop or Carol.Kill.
-// With bob running it waits until she is ready (connected to bob's NATS
-// server); with bob down it returns at once, and RestartBob waits for her.
+// With bob running, or on an external NATS server, it waits until she is
+// ready (connected to NATS); with bob's embedded server down it returns at
+// once, and RestartBob waits for her.
 func (c *Cast) RestartCarol(ctx context.Context) error {
-	if c.Bob.Running() {
+	if c.Bob.Running() || c.externalNATS {
 		return c.Carol.Restart(ctx)
 	}
 	if err := c.Carol.Relaunch(); err != nil {

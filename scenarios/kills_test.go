@@ -222,18 +222,6 @@ func (k *killsRun) inject(ctx context.Context) (err error) {
 	return nil
 }
 
-// pause waits d, or until ctx ends (false).
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // pay makes payment i as its wallets would, to the end of its plan, and
 // waits until bob says it is final and resolved.
 func (k *killsRun) pay(ctx context.Context, i int) *paid {

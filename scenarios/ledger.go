@@ -185,6 +185,12 @@ type Ledger struct {
 	// BalanceMsat is the local balance of the open channels, as
 	// Balances reads it.
 	BalanceMsat int64
+
+	// DustMsat is how far BalanceMsat may be off by lnd's rounding, when
+	// it counts the commitment fees (Run.CommitFees): the fractions of a
+	// satoshi that lnd's commit_fee holds, under 2 sat a channel the node
+	// opened, before and after alike.
+	DustMsat int64
 }
 
 // Ledgers are the records of the network's nodes, by name (regtest.Alice,

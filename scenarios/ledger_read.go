@@ -124,11 +124,12 @@ func (c *Cast) Judge(ctx context.Context, run Run) (*Report, error) {
 // pays (BalancesWithFees).
 func (c *Cast) addCommitFees(ctx context.Context, l Ledgers) error {
 	for name, ledger := range l {
-		fees, err := c.Net.Node(name).CommitFeesMsat(ctx)
+		fees, opened, err := c.Net.Node(name).CommitFees(ctx)
 		if err != nil {
 			return err
 		}
 		ledger.BalanceMsat += fees
+		ledger.DustMsat = 2_000 * int64(opened)
 	}
 
 	return nil

@@ -252,6 +252,27 @@ func TestJudgeViolations(t *testing.T) {
 		want: map[ViolationKind]int{BalanceMismatch: 1},
 		fate: FateSettled,
 	}, {
+		// lnd's commit_fee holds the fractions of a satoshi of both
+		// sides (under 2 sat a channel opened), counted with the
+		// commitment fees: within them, no mismatch.
+		name: "a balance with fees within lnd's rounding dust",
+		spoil: func(w *world, _, _ lntypes.Hash) {
+			w.l[regtest.Bob].DustMsat = 2_000
+			w.l[regtest.Bob].BalanceMsat += 1_999
+			w.l[regtest.Alice].DustMsat = 2_000
+			w.l[regtest.Alice].BalanceMsat -= 1_000
+		},
+		want: map[ViolationKind]int{},
+		fate: FateSettled,
+	}, {
+		name: "a balance with fees beyond lnd's rounding dust",
+		spoil: func(w *world, _, _ lntypes.Hash) {
+			w.l[regtest.Bob].DustMsat = 2_000
+			w.l[regtest.Bob].BalanceMsat -= 2_000
+		},
+		want: map[ViolationKind]int{BalanceMismatch: 1},
+		fate: FateSettled,
+	}, {
 		name: "amounts off: dave's invoice, the hold, bob's payment",
 		spoil: func(w *world, s, _ lntypes.Hash) {
 			w.invoice(regtest.Dave, s).AmountPaidMsat--

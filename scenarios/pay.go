@@ -36,7 +36,15 @@ var ErrWrongState = errors.New("payment ended in another state")
 func (c *Cast) Create(ctx context.Context, amount lnwire.MilliSatoshi,
 	policy string) (*senderclient.Payment, error) {
 
-	p, _, err := c.Wallet.CreatePaymentRetry(ctx, senderclient.CreatePaymentRequest{
+	return c.CreateAs(ctx, c.Wallet, amount, policy)
+}
+
+// CreateAs is Create by another wallet backend at bob (Bob.SenderClient):
+// one of several senders.
+func (c *Cast) CreateAs(ctx context.Context, wallet *senderclient.Client,
+	amount lnwire.MilliSatoshi, policy string) (*senderclient.Payment, error) {
+
+	p, _, err := wallet.CreatePaymentRetry(ctx, senderclient.CreatePaymentRequest{
 		ReceiverKey:    c.DaveKey.String(),
 		ReceiverLSP:    c.Carol.NodeKey.String(),
 		AmountMsat:     uint64(amount),

@@ -282,6 +282,34 @@ func (d *Daemon) Kill() error {
 	return d.proc.Wait(context.Background())
 }
 
+// ExitErr says how the daemon's last start ended, once it is not running:
+// nil for exit status 0 (and while it runs).
+func (d *Daemon) ExitErr() error {
+	if d.Running() {
+		return nil
+	}
+	return d.proc.ExitErr()
+}
+
+// Pause freezes the daemon with SIGSTOP, as an overloaded host or a long
+// GC pause would: its sockets stay open, nothing answers. Resume thaws it.
+func (d *Daemon) Pause() error {
+	if err := d.proc.Signal(syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("asynclspd %s: SIGSTOP: %w", d.Name, err)
+	}
+	return nil
+}
+
+// Resume thaws a daemon Pause froze (SIGCONT); a daemon that is not
+// running is left alone.
+func (d *Daemon) Resume() error {
+	err := d.proc.Signal(syscall.SIGCONT)
+	if err != nil && !errors.Is(err, proc.ErrNotRunning) {
+		return fmt.Errorf("asynclspd %s: SIGCONT: %w", d.Name, err)
+	}
+	return nil
+}
+
 // Restart starts the daemon again after Stop or Kill, on the same data
 // dir, configuration and ports, and waits until it is ready.
 func (d *Daemon) Restart(ctx context.Context) error {

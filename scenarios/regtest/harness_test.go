@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lightningnetwork/lnd/lnrpc"
 )
 
 // fakeBinDir returns a folder with executables named like the real ones.
@@ -221,5 +223,27 @@ func TestPoll(t *testing.T) {
 	})
 	if !errors.Is(err, errExited) {
 		t.Fatalf("poll on exit: %v", err)
+	}
+}
+
+// TestAnchorsSat: the anchor outputs are what the capacity leaves once the
+// balances, the commitment fee and the HTLCs are counted, in whole anchors
+// whatever millisatoshis the balances lost to rounding.
+func TestAnchorsSat(t *testing.T) {
+	for _, tc := range []struct {
+		c    *lnrpc.Channel
+		want int64
+	}{
+		{&lnrpc.Channel{Capacity: 1_000_000, LocalBalance: 990_000,
+			RemoteBalance: 0, CommitFee: 9_670}, 330},
+		{&lnrpc.Channel{Capacity: 1_000_000, LocalBalance: 489_669,
+			RemoteBalance: 499_999, CommitFee: 9_670, PendingHtlcs: []*lnrpc.HTLC{
+				{Amount: 1}}}, 660},
+		{&lnrpc.Channel{Capacity: 1_000_000, LocalBalance: 990_000,
+			RemoteBalance: 8_999, CommitFee: 1_000}, 0},
+	} {
+		if got := anchorsSat(tc.c); got != tc.want {
+			t.Errorf("anchorsSat(%+v) = %d, want %d", tc.c, got, tc.want)
+		}
 	}
 }

@@ -164,20 +164,64 @@ func (n *Node) TrackPayments(ctx context.Context,
 	}
 }
 
-// CommitFeesMsat returns the commitment fees n pays on the open channels
-// it opened (lnd's commit_fee): the initiator pays them out of its
-// balance, and lnd moves them with the fee rate (update_fee).
+// CommitFeesMsat returns what n pays, on the open channels it opened, for
+// the commitment itself: lnd's commit_fee, and the anchor outputs (330 sat
+// each). The initiator pays both out of its balance; lnd moves the fee with
+// the fee rate (update_fee), and an anchor appears the moment its side
+// first has an output (the first payment into a channel opened without a
+// push). The anchors are what is left of the capacity once the balances,
+// the fee and the HTLCs in flight are counted.
 func (n *Node) CommitFeesMsat(ctx context.Context) (int64, error) {
+	fees, _, err := n.CommitFees(ctx)
+	return fees, err
+}
+
+// CommitFees is CommitFeesMsat, and how many open channels n opened. lnd's
+// commit_fee is the capacity less the commitment's outputs: it also holds
+// the fractions of a satoshi both sides' balances have (a commitment output
+// is whole satoshis), under 2 sat a channel, which move with every payment.
+func (n *Node) CommitFees(ctx context.Context) (feesMsat int64, opened int, err error) {
 	resp, err := n.rpc().ListChannels(ctx, &lnrpc.ListChannelsRequest{})
 	if err != nil {
-		return 0, fmt.Errorf("%s: list channels: %w", n.Name, err)
+		return 0, 0, fmt.Errorf("%s: list channels: %w", n.Name, err)
 	}
-	var fees int64
 	for _, c := range resp.Channels {
 		if c.Initiator {
-			fees += c.CommitFee * 1000
+			feesMsat += (c.CommitFee + anchorsSat(c)) * 1000
+			opened++
 		}
 	}
 
-	return fees, nil
+	return feesMsat, opened, nil
+}
+
+// anchorSat is the value of one anchor output.
+const anchorSat = 330
+
+// anchorsSat is what a channel's anchor outputs hold, in sat: 0 on a
+// channel without anchors. The balances lnd lists are whole satoshis, so
+// what is left over also holds their lost millisatoshis: it is rounded to
+// whole anchors.
+func anchorsSat(c *lnrpc.Channel) int64 {
+	rest := c.Capacity - c.LocalBalance - c.RemoteBalance - c.CommitFee
+	for _, h := range c.PendingHtlcs {
+		rest -= h.Amount
+	}
+
+	return max(0, (rest+anchorSat/2)/anchorSat) * anchorSat
+}
+
+// ForgetFailures resets n's mission control: lnd forgets every payment
+// failure it learnt from, which it would otherwise hold against a channel
+// for about an hour (the default apriori half-life).
+func (n *Node) ForgetFailures(ctx context.Context) error {
+	n.mu.Lock()
+	router := routerrpc.NewRouterClient(n.opsConn)
+	n.mu.Unlock()
+	if _, err := router.ResetMissionControl(ctx,
+		&routerrpc.ResetMissionControlRequest{}); err != nil {
+		return fmt.Errorf("%s: reset mission control: %w", n.Name, err)
+	}
+
+	return nil
 }

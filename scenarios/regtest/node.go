@@ -279,7 +279,11 @@ func (n *Node) waitReady(ctx context.Context) error {
 
 		return fmt.Errorf("lnd %s: %w", n.Name, err)
 	}
-	n.PubKey = info.PubKey
+	// The key is learnt at the first start and never changes: a restart
+	// leaves it alone, as other goroutines read it meanwhile.
+	if n.PubKey != info.PubKey {
+		n.PubKey = info.PubKey
+	}
 	n.log.Info("lnd ready", "pubkey", info.PubKey,
 		"took", since(n.started))
 
