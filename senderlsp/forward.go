@@ -75,6 +75,7 @@ func (r *runner) forward(ctx context.Context) error {
 		}
 		r.pay, r.inFlight = sub, true
 	}
+	var last lnd.Payment
 	for r.pay != nil {
 		select {
 		case p, ok := <-r.pay.Updates():
@@ -83,6 +84,7 @@ func (r *runner) forward(ctx context.Context) error {
 				r.closePayment()
 				return err
 			}
+			last = p
 			switch p.Status {
 			case lnd.PaymentSucceeded:
 				r.closePayment()
@@ -96,12 +98,79 @@ func (r *runner) forward(ctx context.Context) error {
 		case ev := <-r.events:
 			r.handle(ctx, ev)
 		case <-r.pokes:
-			// Nothing to do while a payment may still succeed.
+			// Nothing to do while a payment may still succeed; the
+			// pokes past the deadline ask whether it still may.
+			if r.outboundExpired(ctx, last) {
+				r.log.Error("lnd keeps the outbound payment in flight, "+
+					"but no channel carries it and every HTLC of it "+
+					"would have expired: canceling the incoming HTLC",
+					"height", r.m.height.Load(),
+					"incoming_expiry", r.hold.IncomingExpiry)
+				r.closePayment()
+				r.freeSlot()
+				return r.cancelNow(ctx, holdstore.ReasonTimeout)
+			}
 		case <-ctx.Done():
 			return nil
 		}
 	}
 	return nil
+}
+
+// outboundExpired reports whether an outbound payment that lnd still calls
+// in flight (p, its last update) can no longer complete, so that canceling
+// the incoming HTLC breaks no promise (invariant 2). lnd can leave one so
+// for good: stopped just after handing an HTLC to its switch, it resumes
+// the attempt at every start though no channel ever carried the HTLC (lnd
+// issues 5152, 6249, 8975; the soak's lnd_ghost_payment). The hold would
+// stay FORWARDING, holding a forwarding slot, until lnd itself cancels the
+// hold invoice near its expiry.
+//
+// It can no longer complete once the chain is past the expiry of every
+// HTLC it has or could have: every attempt's CLTV limit ends
+// SafetyMarginBlocks before the incoming expiry (Config.CltvLimit), and an
+// HTLC past its expiry is refused by every hop, the receiver's node
+// included. What could still pay is an HTLC already on a commitment, whose
+// holder may claim it with the preimage until its timeout is swept: so no
+// open channel may carry one of this hash, and no closing channel may have
+// an HTLC left (their hashes are not listed). Asked on the pokes past the
+// hold's deadline, once a block; lnd's answers are only read.
+func (r *runner) outboundExpired(ctx context.Context, p lnd.Payment) bool {
+	height := r.m.height.Load()
+	if end := r.hold.IncomingExpiry - r.m.cfg.SafetyMarginBlocks; height <= end {
+		return false
+	}
+	for _, a := range p.HTLCs {
+		if a.TimeLock >= height {
+			return false
+		}
+	}
+	chans, err := r.m.lnd.ListChannels(ctx)
+	if err != nil {
+		r.log.Warn("listing channels for an expired outbound payment", "err", err)
+		return false
+	}
+	for _, c := range chans {
+		for _, h := range c.HTLCs {
+			if !h.Incoming && h.Hash == r.fixed.hash {
+				return false
+			}
+		}
+	}
+	pending, err := r.m.lnd.PendingChannels(ctx)
+	if err != nil {
+		r.log.Warn("listing closing channels for an expired outbound payment", "err", err)
+		return false
+	}
+	if len(pending.WaitingClose) > 0 {
+		return false
+	}
+	for _, c := range pending.ForceClosing {
+		if c.PendingHTLCs > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // succeeded records SETTLED with the preimage; settling the hold invoice is

@@ -33,8 +33,10 @@ type Lnd interface {
 	SubscribeHtlcEvents(ctx context.Context) (*lnd.Subscription[lnd.HtlcEvent], error)
 	ListPendingInvoices(ctx context.Context, afterAddIndex uint64, limit uint32) ([]lnd.Invoice, error)
 
-	// Channels, to refuse holds that could not be forwarded.
+	// Channels, to refuse holds that could not be forwarded, and to tell
+	// an outbound payment lnd keeps in flight with no HTLC left.
 	ListChannels(ctx context.Context) ([]lnd.Channel, error)
+	PendingChannels(ctx context.Context) (lnd.PendingChannels, error)
 }
 
 // Messenger carries messages to receiver LSPs; *lspnet.Node implements it.

@@ -274,6 +274,68 @@ func TestNoCancelWhilePaymentInFlight(t *testing.T) {
 	}
 }
 
+// lnd can keep an outbound payment in flight for good with no HTLC on any
+// channel (the soak's lnd_ghost_payment). Once the chain is past the expiry
+// of every HTLC it could have, and no open channel carries one of its hash
+// and no closing channel has an HTLC left, it can no longer pay: the
+// incoming HTLC is canceled (timeout), well before lnd's own cancel near
+// its expiry, and the forwarding slot is free again. Before that, or while
+// such an HTLC may exist, the hold stays FORWARDING (invariant 2).
+func TestExpiredGhostPaymentCancels(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	hold, msg := h.heldPayment()
+	h.lnd.Script(hold.PaymentHash, testkit.Outcome{Hang: true})
+	h.relay(h.releaseFor(msg, h.davePriv))
+	testkit.Eventually(t, 10*time.Second, "attempt in flight", func() bool { return len(h.lnd.Sent()) == 1 })
+	hold = h.waitState(hold.ID, holdstore.StateForwarding)
+
+	// Every poke past the end asks lnd: waiting for the question means
+	// the block was looked at.
+	asked := func(method string, mine uint32) {
+		t.Helper()
+		before := h.lnd.Calls(method)
+		h.lnd.Mine(mine)
+		testkit.Eventually(t, 10*time.Second, method+" asked", func() bool {
+			return h.lnd.Calls(method) > before
+		})
+		if got := h.get(hold.ID); got.State != holdstore.StateForwarding {
+			t.Fatalf("%s while an HTLC may pay (%s)", got.State, method)
+		}
+	}
+	end := hold.IncomingExpiry - h.cfg.SafetyMarginBlocks
+	// The attempt's HTLC expires at end: up to it, nothing is asked.
+	h.lnd.Mine(end - h.mustHeight())
+	testkit.Eventually(t, 10*time.Second, "height seen", func() bool { return h.m.height.Load() == end })
+
+	chans, err := h.lnd.ListChannels(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withHTLC := append([]lnd.Channel(nil), chans...)
+	withHTLC[0].HTLCs = append(withHTLC[0].HTLCs, lnd.ChannelHTLC{Hash: hold.PaymentHash})
+	h.lnd.SetChannels(withHTLC)
+	asked("ListChannels", 1)
+	if n := h.lnd.Calls("PendingChannels"); n != 0 {
+		t.Fatalf("closing channels asked %d times with an HTLC open", n)
+	}
+
+	h.lnd.SetChannels(chans)
+	h.lnd.SetPendingChannels(lnd.PendingChannels{
+		ForceClosing: []lnd.PendingChannel{{PendingHTLCs: 1}}})
+	asked("PendingChannels", 1)
+
+	h.lnd.SetPendingChannels(lnd.PendingChannels{})
+	h.lnd.Mine(1)
+	done := h.expectCanceled(hold.ID, holdstore.ReasonTimeout)
+	if height := h.mustHeight(); height+18 >= done.IncomingExpiry {
+		t.Fatalf("canceled at %d, within lnd's 18 blocks of %d", height, done.IncomingExpiry)
+	}
+	if n := len(h.lnd.Sent()); n != 1 {
+		t.Fatalf("%d payments sent", n)
+	}
+}
+
 func TestCancelBySender(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()

@@ -31,6 +31,7 @@ type FakeLnd struct {
 	secrets  map[lntypes.Hash]lntypes.Preimage
 	scripts  map[lntypes.Hash][]Outcome
 	channels []lnd.Channel
+	pending  lnd.PendingChannels
 	sent     []lnd.SendPaymentRequest
 	calls    map[string]int
 	errs     map[string]error
@@ -189,6 +190,13 @@ func (f *FakeLnd) SetChannels(chans []lnd.Channel) {
 	f.channels = chans
 }
 
+// SetPendingChannels replaces the node's channels being opened or closed.
+func (f *FakeLnd) SetPendingChannels(p lnd.PendingChannels) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pending = p
+}
+
 // Mine advances the chain by n blocks.
 func (f *FakeLnd) Mine(n uint32) uint32 {
 	f.mu.Lock()
@@ -324,16 +332,22 @@ func (f *FakeLnd) Payment(hash lntypes.Hash) (lnd.Payment, bool) {
 	return snapshotPayment(p), true
 }
 
+// finishPayment ends p with o: its HTLC in flight (a hanging payment's)
+// ends so, or one is added.
 func (f *FakeLnd) finishPayment(p *lnd.Payment, o Outcome) {
+	a := lnd.HTLCAttempt{Status: lnd.AttemptSucceeded}
+	if n := len(p.HTLCs); n > 0 && p.HTLCs[n-1].Status == lnd.AttemptInFlight {
+		a, p.HTLCs = p.HTLCs[n-1], p.HTLCs[:n-1]
+		a.Status = lnd.AttemptSucceeded
+	}
 	if o.Fail != lnd.FailureNone {
 		p.Status, p.FailureReason = lnd.PaymentFailed, o.Fail
-		p.HTLCs = append(p.HTLCs, lnd.HTLCAttempt{
-			Status: lnd.AttemptFailed, FailureCode: o.FailureCode,
-			FailureHeight: o.FailureHeight})
-		return
+		a.Status, a.FailureCode, a.FailureHeight = lnd.AttemptFailed,
+			o.FailureCode, o.FailureHeight
+	} else {
+		p.Status, p.Preimage, p.FeeMsat = lnd.PaymentSucceeded, f.secrets[p.Hash], 1000
 	}
-	p.Status, p.Preimage, p.FeeMsat = lnd.PaymentSucceeded, f.secrets[p.Hash], 1000
-	p.HTLCs = append(p.HTLCs, lnd.HTLCAttempt{Status: lnd.AttemptSucceeded})
+	p.HTLCs = append(p.HTLCs, a)
 }
 
 func snapshotInvoice(inv *lnd.Invoice) lnd.Invoice {

@@ -184,7 +184,11 @@ func (f *FakeLnd) SendPayment(ctx context.Context, req lnd.SendPaymentRequest) (
 	if q := f.scripts[pr.Hash]; len(q) > 0 {
 		o, f.scripts[pr.Hash] = q[0], q[1:]
 	}
-	if !o.Hang {
+	if o.Hang {
+		// One HTLC in flight, its route as long as the limit allows.
+		p.HTLCs = []lnd.HTLCAttempt{{Status: lnd.AttemptInFlight,
+			AmountMsat: value, TimeLock: f.height + req.CLTVLimit}}
+	} else {
 		f.finishPayment(p, o)
 	}
 	f.notify(pr.Hash)
@@ -220,6 +224,16 @@ func (f *FakeLnd) ListChannels(ctx context.Context) ([]lnd.Channel, error) {
 		return nil, err
 	}
 	return append([]lnd.Channel(nil), f.channels...), nil
+}
+
+func (f *FakeLnd) PendingChannels(ctx context.Context) (lnd.PendingChannels, error) {
+	defer f.call()()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("PendingChannels"); err != nil {
+		return lnd.PendingChannels{}, err
+	}
+	return f.pending, nil
 }
 
 // follow feeds a subscription with read()'s value, first at once and then
