@@ -42,6 +42,16 @@ const (
 	// deadline of a hold that is to be released.
 	soakMineMargin = 10
 
+	// soakSafetyMargin is bob's sender.safety-margin (the default): his
+	// outbound payments' CLTV limit ends this many blocks before the
+	// incoming HTLC expires.
+	soakSafetyMargin = 40
+
+	// soakHTLCExpiryGap: the settling never mines within this many
+	// blocks of the expiry of an HTLC on alice's or bob's channels,
+	// where lnd would go on chain for it (a force close).
+	soakHTLCExpiryGap = 20
+
 	// soakFaultTimeout bounds one strike, recovery included.
 	soakFaultTimeout = 4 * time.Minute
 
@@ -243,6 +253,7 @@ type soakRun struct {
 type soakLive struct {
 	release  bool   // dave is to release it
 	deadline uint32 // its deadline height, once held
+	expiry   uint32 // the incoming HTLC's expiry, once held
 }
 
 // progress logs with the offset from the start of the stream.
@@ -347,6 +358,22 @@ func (s *soakRun) mineCap(height uint32) int {
 	}
 
 	return max(0, limit)
+}
+
+// outboundEnd is the height past which the outbound payment of every live
+// hold dave is to release can no longer complete: the end of its CLTV
+// limit, plus one. There bob gives up a payment lnd keeps in flight with
+// no HTLC left (lnd_ghost_payment); 0 if no such hold is held.
+func (s *soakRun) outboundEnd() (end uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.live {
+		if l.release && l.expiry > soakSafetyMargin {
+			end = max(end, l.expiry-soakSafetyMargin+1)
+		}
+	}
+
+	return end
 }
 
 // liveDeadlines returns the deadline heights of the live holds, and

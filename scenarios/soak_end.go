@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/asynclsp/asynclsp/scenarios/regtest"
@@ -28,9 +29,11 @@ const (
 // every payment is final at bob: once no payment dave is to release is
 // left, it mines past the deadlines of the holds never released. A
 // released payment still not final after half the time is stuck anyway
-// (an outbound payment lnd never ends): it mines past its deadline too,
-// which changes nothing for a payment in flight (invariant 2).
-// Then it ends the flows still waiting.
+// (an outbound payment lnd never ends): it mines past its deadline, which
+// changes nothing for a payment in flight (invariant 2), and on past the
+// end of its outbound CLTV limit, where bob gives up a payment lnd keeps
+// in flight with no HTLC left; never within soakHTLCExpiryGap blocks of
+// an HTLC's expiry. Then it ends the flows still waiting.
 func (s *soakRun) settle(ctx context.Context) {
 	s.bringBack(ctx)
 	s.progress("injector done; settling for up to %s", s.cfg.Settle)
@@ -66,11 +69,22 @@ func (s *soakRun) settle(ctx context.Context) {
 		if n == 0 || (releases > 0 && time.Since(start) < s.cfg.Settle/2) {
 			continue
 		}
+		top = max(top, s.outboundEnd())
 		height, err := s.c.Net.Height(ctx)
 		if err != nil || top < height {
 			continue
 		}
-		blocks, err := s.mineSteps(ctx, min(soakMineChunk, int(top-height)+1))
+		lowest, err := s.lowestHTLCExpiry(ctx)
+		if err != nil {
+			s.progress("reading the HTLCs' expiries: %v", err)
+			continue
+		}
+		steps := min(soakMineChunk, int(top-height)+1,
+			int(lowest)-soakHTLCExpiryGap-int(height))
+		if steps <= 0 {
+			continue
+		}
+		blocks, err := s.mineSteps(ctx, steps)
 		if err != nil {
 			s.progress("mining toward the last deadlines: %v", err)
 			continue
@@ -79,6 +93,25 @@ func (s *soakRun) settle(ctx context.Context) {
 			"left, %d of them released, the last due at %d)", blocks, n,
 			releases, top)
 	}
+}
+
+// lowestHTLCExpiry is the lowest expiry of an HTLC pending on alice's or
+// bob's channels; MaxUint32 if none is.
+func (s *soakRun) lowestHTLCExpiry(ctx context.Context) (uint32, error) {
+	lowest := uint32(math.MaxUint32)
+	for _, n := range []*regtest.Node{s.c.Net.Alice, s.c.Net.Bob} {
+		chans, err := n.Client.ListChannels(ctx)
+		if err != nil {
+			return 0, err
+		}
+		for _, ch := range chans {
+			for _, h := range ch.HTLCs {
+				lowest = min(lowest, h.ExpiryHeight)
+			}
+		}
+	}
+
+	return lowest, nil
 }
 
 // judge reads every lnd's ledger and judges the run by it, checks bob's

@@ -222,7 +222,7 @@ func (s *soakRun) waitHeld(ctx context.Context, r *soakPaid,
 	if held {
 		s.mu.Lock()
 		if l := s.live[r.i]; l != nil {
-			l.deadline = p.DeadlineHeight
+			l.deadline, l.expiry = p.DeadlineHeight, p.IncomingExpiry
 		}
 		s.mu.Unlock()
 	}

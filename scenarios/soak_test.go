@@ -139,6 +139,16 @@ func TestSoakMineCap(t *testing.T) {
 	if top != 200 || releases != 1 || n != 2 {
 		t.Fatalf("liveDeadlines = %d, %d, %d", top, releases, n)
 	}
+
+	// Past the outbound CLTV limit of the holds dave is to release,
+	// once held; the others' do not count.
+	if got := s.outboundEnd(); got != 0 {
+		t.Fatalf("outboundEnd with no expiry known = %d", got)
+	}
+	s.live[2].expiry, s.live[3].expiry = 500, 900
+	if got := s.outboundEnd(); got != 500-soakSafetyMargin+1 {
+		t.Fatalf("outboundEnd = %d", got)
+	}
 }
 
 // TestSoakLndFaults names the two moments the soak saw lnd leave a payment
