@@ -2,21 +2,13 @@ package scenarios
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/asynclsp/asynclsp/scenarios/lsp"
 	"github.com/asynclsp/asynclsp/scenarios/regtest"
 )
-
-// scaleCleanup bounds stopping everything at the end of make scale.
-const scaleCleanup = 2 * time.Minute
 
 // ScaleMain is `make scale`: it parses args, runs Scale on a network of
 // its own until it ends or SIGINT or SIGTERM, prints the report and
@@ -48,21 +40,10 @@ func ScaleMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt,
-		syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
-	// After the first Ctrl-C the run stops what it started; a second one
-	// ends it at once.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-
 	start := time.Now()
-	cfg.Progress = func(format string, args ...any) {
-		fmt.Fprintf(stderr, "%7s  %s\n", time.Since(start).Round(time.Second),
-			fmt.Sprintf(format, args...))
-	}
+	cfg.Progress = progressTo(stderr, start)
 	report, err := runScale(ctx, cfg, keep)
 	if report != nil {
 		report.Print(stdout)
@@ -80,44 +61,13 @@ func ScaleMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runScale builds asynclspd, starts the network and the cast, runs Scale
-// and stops everything.
-func runScale(ctx context.Context, cfg ScaleConfig, keep bool) (_ *ScaleReport,
-	err error) {
-
-	bin, err := lsp.Build(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer lsp.RemoveBuild()
-
-	cfg.Progress("starting btcd and four lnd nodes")
-	net, err := regtest.Start(ctx, ScaleNetOptions(cfg))
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil || keep {
-			net.KeepDir()
-			cfg.Progress("every log is in %s", net.Dir)
-		}
-		err = errors.Join(err, net.Close())
-	}()
-	cfg.Progress("network ready in %s: %s", round(net.ReadyIn), net.Dir)
-
-	c, err := Assemble(ctx, net, ScaleCastOptions(cfg),
-		func(ctx context.Context, o lsp.Options) (*lsp.Daemon, error) {
-			o.Binary = bin
-			return lsp.Start(ctx, o)
+// runScale runs Scale on a network of its own.
+func runScale(ctx context.Context, cfg ScaleConfig, keep bool) (*ScaleReport, error) {
+	return onNetwork(ctx, ScaleNetOptions(cfg), keep, cfg.Progress,
+		func(context.Context, *regtest.Network) (Options, func(), error) {
+			return ScaleCastOptions(cfg), func() {}, nil
+		},
+		func(ctx context.Context, c *Cast) (*ScaleReport, error) {
+			return Scale(ctx, c, cfg)
 		})
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), scaleCleanup)
-		defer cancel()
-		err = errors.Join(err, c.Close(ctx))
-	}()
-
-	return Scale(ctx, c, cfg)
 }

@@ -2,22 +2,14 @@ package scenarios
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
-	"github.com/asynclsp/asynclsp/scenarios/lsp"
 	"github.com/asynclsp/asynclsp/scenarios/regtest"
 )
-
-// soakCleanup bounds stopping everything at the end of make soak.
-const soakCleanup = 2 * time.Minute
 
 // SoakMain is `make soak`: it parses args, prints the seed, runs Soak on a
 // network of its own until it ends or SIGINT or SIGTERM, prints the report
@@ -56,21 +48,10 @@ func SoakMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "seed %d\n", cfg.Seed)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt,
-		syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
-	// After the first Ctrl-C the run stops what it started; a second one
-	// ends it at once.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-
 	start := time.Now()
-	cfg.Progress = func(format string, args ...any) {
-		fmt.Fprintf(stderr, "%7s  %s\n", time.Since(start).Round(time.Second),
-			fmt.Sprintf(format, args...))
-	}
+	cfg.Progress = progressTo(stderr, start)
 	report, err := runSoak(ctx, cfg, logLevel, keep)
 	if report != nil {
 		report.Print(stdout)
@@ -90,51 +71,22 @@ func SoakMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runSoak builds asynclspd, starts the network, the NATS cluster and the
-// cast, runs Soak and stops everything.
+// runSoak runs Soak on a network and a 3-node NATS cluster of its own.
 func runSoak(ctx context.Context, cfg SoakConfig, logLevel string,
-	keep bool) (_ *SoakReport, err error) {
+	keep bool) (*SoakReport, error) {
 
-	bin, err := lsp.Build(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer lsp.RemoveBuild()
-
-	cfg.Progress("starting btcd and four lnd nodes")
-	net, err := regtest.Start(ctx, SoakNetOptions())
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil || keep {
-			net.KeepDir()
-			cfg.Progress("every log is in %s", net.Dir)
-		}
-		err = errors.Join(err, net.Close())
-	}()
-	cfg.Progress("network ready in %s: %s", round(net.ReadyIn), net.Dir)
-
-	cluster, err := StartNATSCluster(ctx, filepath.Join(net.Dir, "nats"), 3)
-	if err != nil {
-		return nil, err
-	}
-	defer cluster.Close()
-	cfg.Progress("NATS cluster ready: %v", cluster.URLs())
-
-	c, err := Assemble(ctx, net, SoakCastOptions(cfg, cluster.URLs(), logLevel),
-		func(ctx context.Context, o lsp.Options) (*lsp.Daemon, error) {
-			o.Binary = bin
-			return lsp.Start(ctx, o)
+	var cluster *NATSCluster
+	return onNetwork(ctx, SoakNetOptions(), keep, cfg.Progress,
+		func(ctx context.Context, net *regtest.Network) (Options, func(), error) {
+			var err error
+			cluster, err = StartNATSCluster(ctx, filepath.Join(net.Dir, "nats"), 3)
+			if err != nil {
+				return Options{}, nil, err
+			}
+			cfg.Progress("NATS cluster ready: %v", cluster.URLs())
+			return SoakCastOptions(cfg, cluster.URLs(), logLevel), cluster.Close, nil
+		},
+		func(ctx context.Context, c *Cast) (*SoakReport, error) {
+			return Soak(ctx, c, cluster, cfg)
 		})
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), soakCleanup)
-		defer cancel()
-		err = errors.Join(err, c.Close(ctx))
-	}()
-
-	return Soak(ctx, c, cluster, cfg)
 }
