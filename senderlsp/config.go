@@ -102,6 +102,12 @@ type Config struct {
 	// lnd's HTLC events: what a lost event would have said.
 	ReconcileInterval time.Duration `long:"reconcile-interval" description:"How often held payments are compared with lnd's pending invoices (also after every reconnect to lnd)"`
 
+	// LingerInterval is how often lnd's channels are checked for incoming
+	// HTLCs of payments asynclsp ended (lnd confirmed the cancel or
+	// settle) that lnd still has, LingerGrace after the end.
+	LingerInterval time.Duration `long:"linger-interval" description:"How often lnd's channels are checked for HTLCs of ended payments that lnd did not remove"`
+	LingerGrace    time.Duration `long:"linger-grace" description:"How long after a payment ended lnd may still have its incoming HTLC before it is reported"`
+
 	// MaxAmountMsat caps a single async payment.
 	MaxAmountMsat lnwire.MilliSatoshi `long:"max-amount-msat" description:"Largest amount of one async payment, in msat"`
 }
@@ -134,6 +140,8 @@ func DefaultConfig() Config {
 		RequestTimeout:        10 * time.Second,
 		DeadlineInterval:      10 * time.Second,
 		ReconcileInterval:     30 * time.Minute,
+		LingerInterval:        time.Minute,
+		LingerGrace:           2 * time.Minute,
 		MaxInvoiceStreams:     256,
 		MaxForwarding:         128,
 		MaxAmountMsat:         lnwire.NewMSatFromSatoshis(10_000_000),
@@ -182,9 +190,9 @@ func (c *Config) Validate() error {
 		bad("max-parts %d must be between 1 and 16", c.MaxParts)
 	}
 	if c.SlowRetryInterval <= 0 || c.DeadlineInterval <= 0 || c.RequestTimeout <= 0 ||
-		c.ReconcileInterval <= 0 {
-		bad("slow-retry-interval, deadline-interval, reconcile-interval and " +
-			"request-timeout must be positive")
+		c.ReconcileInterval <= 0 || c.LingerInterval <= 0 || c.LingerGrace <= 0 {
+		bad("slow-retry-interval, deadline-interval, reconcile-interval, " +
+			"linger-interval, linger-grace and request-timeout must be positive")
 	}
 	if c.MaxForwarding < 1 {
 		bad("max-forwarding %d must be at least 1", c.MaxForwarding)

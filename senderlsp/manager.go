@@ -29,6 +29,7 @@ import (
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/lightningnetwork/lnd/clock"
+	"github.com/lightningnetwork/lnd/lntypes"
 )
 
 // Manager owns the live holds of the sender role.
@@ -62,6 +63,9 @@ type Manager struct {
 	reconciled bool
 	trackedCh  chan struct{}
 	startedAt  time.Time
+	// lingering are the incoming HTLCs of ended payments that lnd still
+	// had on a channel at the last linger check.
+	lingering map[lntypes.Hash]lingering
 
 	ctx     context.Context // the runners' context, set by Run
 	wg      sync.WaitGroup
@@ -187,6 +191,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.goOwned(func() { m.watchHTLCs(ctx) })
 	m.goOwned(func() { m.reconcileLoop(ctx) })
 	m.goOwned(func() { m.announceLoop(ctx) })
+	m.goOwned(func() { m.lingerLoop(ctx) })
 	m.checkDeadlines(ctx)
 	ticker := m.clock.TickAfter(m.cfg.DeadlineInterval)
 	for {

@@ -26,6 +26,7 @@ type Metrics struct {
 	runners       prometheus.Gauge
 	announces     *prometheus.CounterVec
 	blockHeight   prometheus.Gauge
+	lingering     prometheus.Gauge
 }
 
 // Release verdicts, a label of the releases counter.
@@ -113,12 +114,18 @@ func NewMetrics(reg prometheus.Registerer, store *holdstore.Store) *Metrics {
 			Namespace: "asynclsp", Subsystem: "sender", Name: "block_height",
 			Help: "The best block height lnd has told the sender role of.",
 		}),
+		lingering: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "asynclsp", Subsystem: "sender", Name: "lingering_htlcs",
+			Help: "Incoming HTLCs of payments that ended (lnd confirmed the " +
+				"cancel or settle) that lnd still has on a channel: unless lnd " +
+				"removes them, the channel is force-closed at their expiry.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.settleLatency, m.heldTime, m.cancels, m.attempts,
 			m.outcomes, m.releases, m.holdsHeld, m.losses, m.refused, m.refusals,
 			m.committed, m.untrackedN, m.recovery, m.runners, m.announces,
-			m.blockHeight, newStateCollector(store))
+			m.blockHeight, m.lingering, newStateCollector(store))
 	}
 	return m
 }
@@ -138,6 +145,7 @@ func (m *Metrics) recovered(d time.Duration)       { m.recovery.Set(d.Seconds())
 func (m *Metrics) runnersRunning(delta int)        { m.runners.Add(float64(delta)) }
 func (m *Metrics) announced(result string)         { m.announces.WithLabelValues(result).Inc() }
 func (m *Metrics) chainHeight(h uint32)            { m.blockHeight.Set(float64(h)) }
+func (m *Metrics) lingeringHTLCs(n int)            { m.lingering.Set(float64(n)) }
 
 func (m *Metrics) outcome(result string, r holdstore.Reason) {
 	m.outcomes.WithLabelValues(result, string(r)).Inc()
