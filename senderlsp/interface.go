@@ -6,6 +6,7 @@ import (
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/lightningnetwork/lnd/lntypes"
+	"github.com/lightningnetwork/lnd/routing/route"
 )
 
 // Lnd is what the sender role asks of its lnd. The daemon passes the
@@ -37,6 +38,10 @@ type Lnd interface {
 	// an outbound payment lnd keeps in flight with no HTLC left.
 	ListChannels(ctx context.Context) ([]lnd.Channel, error)
 	PendingChannels(ctx context.Context) (lnd.PendingChannels, error)
+
+	// ConnectedPeers tells a channel whose peer is away from one whose
+	// link failed (Manager.checkLingering).
+	ConnectedPeers(ctx context.Context) ([]route.Vertex, error)
 }
 
 // Messenger carries messages to receiver LSPs; *lspnet.Node implements it.

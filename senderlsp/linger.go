@@ -7,6 +7,7 @@ import (
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/lightningnetwork/lnd/lntypes"
+	"github.com/lightningnetwork/lnd/routing/route"
 )
 
 // maxLingerLookups bounds the store lookups of one linger check: the
@@ -21,6 +22,9 @@ type lingering struct {
 	state  holdstore.State
 	chanID uint64
 	expiry uint32
+	// linkDown: the channel is inactive though its peer is connected
+	// (its link failed); otherwise it is active and the HTLC stayed.
+	linkDown bool
 }
 
 // lingerLoop checks every LingerInterval, on the injected clock, that lnd
@@ -46,8 +50,14 @@ func (m *Manager) lingerLoop(ctx context.Context) {
 // logged at ERROR once and counted (asynclsp_sender_lingering_htlcs), for
 // the operator to act while there is time.
 //
-// The cost is one ListChannels, and a store lookup per incoming HTLC of no
-// tracked hold (forwarded payments, and these).
+// An HTLC on a channel whose peer is away is not reported: the sender's
+// node is offline (a mobile wallet), and its HTLC is failed back or
+// fulfilled when it returns, as lnd always does. On a channel that is
+// inactive with its peer connected, the link has failed.
+//
+// The cost is one ListChannels, a store lookup per incoming HTLC of no
+// tracked hold (forwarded payments, and these), and a ListPeers when one
+// of those is on an inactive channel.
 func (m *Manager) checkLingering(ctx context.Context) error {
 	chans, err := m.lnd.ListChannels(ctx)
 	if err != nil {
@@ -60,6 +70,7 @@ func (m *Manager) checkLingering(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 
+	var connected map[route.Vertex]bool // read at the first inactive channel
 	found := map[lntypes.Hash]lingering{}
 	lookups := 0
 	for _, c := range chans {
@@ -75,13 +86,38 @@ func (m *Manager) checkLingering(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if ok {
-				found[h.Hash] = l
+			if !ok {
+				continue
 			}
+			if !c.Active {
+				if connected == nil {
+					if connected, err = m.connectedPeers(ctx); err != nil {
+						return err
+					}
+				}
+				if !connected[c.RemotePubKey] {
+					continue // the peer is away
+				}
+				l.linkDown = true
+			}
+			found[h.Hash] = l
 		}
 	}
 	m.reportLingering(found)
 	return nil
+}
+
+// connectedPeers returns the peers connected to lnd now.
+func (m *Manager) connectedPeers(ctx context.Context) (map[route.Vertex]bool, error) {
+	peers, err := m.lnd.ConnectedPeers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[route.Vertex]bool, len(peers))
+	for _, p := range peers {
+		out[p] = true
+	}
+	return out, nil
 }
 
 // lingeringHTLC says whether h, on channel c, belongs to a payment asynclsp
@@ -119,7 +155,7 @@ func (m *Manager) reportLingering(found map[lntypes.Hash]lingering) {
 			"channel at the HTLC's expiry unless lnd removes it (see "+
 			"README, Operations: lingering HTLCs)", "hold", l.hold.String(),
 			"state", l.state, "payment_hash", hash.String(),
-			"chan_id", l.chanID, "expiry", l.expiry,
+			"chan_id", l.chanID, "link_down", l.linkDown, "expiry", l.expiry,
 			"blocks_left", int64(l.expiry)-int64(height))
 	}
 	for hash, l := range m.lingering {

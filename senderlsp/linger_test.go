@@ -15,7 +15,8 @@ import (
 // still on a channel after the grace is reported, once, until it is gone:
 // the soak met an lnd whose link had failed for good, and the sender's node
 // force-closed the channel at the HTLC's expiry. The HTLCs of a hold still
-// tracked, and of payments that are not ours (forwarded), are not.
+// tracked, of payments that are not ours (forwarded), and on a channel
+// whose peer is away, are not.
 func TestLingeringHTLCReported(t *testing.T) {
 	const every, grace = 7 * time.Minute, 10 * time.Minute
 	h := newHarness(t, func(c *Config) { c.LingerInterval, c.LingerGrace = every, grace })
@@ -61,4 +62,13 @@ func TestLingeringHTLCReported(t *testing.T) {
 	if got := h.get(held.ID); got.State != holdstore.StateHeld {
 		t.Fatalf("the held payment is %s", got.State)
 	}
+
+	// On an inactive channel: its peer away (a sender's phone offline),
+	// nothing to report, lnd fails the HTLC back when it returns; its peer
+	// connected, the link failed.
+	chans[0].Active = false
+	htlcs(ended.PaymentHash)
+	check(0)
+	h.lnd.SetPeers(chans[0].RemotePubKey)
+	check(1)
 }

@@ -182,3 +182,28 @@ func (s *peerStream) deliver(ctx context.Context, sub *Subscription[PeerEvent],
 
 	return true
 }
+
+// ConnectedPeers returns the node keys of the peers connected now.
+func (c *Client) ConnectedPeers(ctx context.Context) ([]route.Vertex, error) {
+	var resp *lnrpc.ListPeersResponse
+	err := c.do(ctx, "ListPeers", func(ctx context.Context) error {
+		ctx, cl := c.lightning(ctx)
+		var err error
+		resp, err = cl.ListPeers(ctx, &lnrpc.ListPeersRequest{})
+
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]route.Vertex, 0, len(resp.Peers))
+	for _, p := range resp.Peers {
+		v, err := route.NewVertexFromStr(p.PubKey)
+		if err != nil {
+			return nil, fmt.Errorf("lnd ListPeers: peer key %q: %w", p.PubKey, err)
+		}
+		out = append(out, v)
+	}
+
+	return out, nil
+}

@@ -32,6 +32,7 @@ type FakeLnd struct {
 	scripts  map[lntypes.Hash][]Outcome
 	channels []lnd.Channel
 	pending  lnd.PendingChannels
+	peers    []route.Vertex
 	sent     []lnd.SendPaymentRequest
 	calls    map[string]int
 	errs     map[string]error
@@ -195,6 +196,13 @@ func (f *FakeLnd) SetPendingChannels(p lnd.PendingChannels) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pending = p
+}
+
+// SetPeers replaces the peers connected to the node (none at first).
+func (f *FakeLnd) SetPeers(peers ...route.Vertex) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peers = peers
 }
 
 // Mine advances the chain by n blocks.

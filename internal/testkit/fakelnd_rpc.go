@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/lightningnetwork/lnd/lntypes"
+	"github.com/lightningnetwork/lnd/routing/route"
 )
 
 // The RPCs of FakeLnd, with the adapter's signatures and errors.
@@ -234,6 +235,16 @@ func (f *FakeLnd) PendingChannels(ctx context.Context) (lnd.PendingChannels, err
 		return lnd.PendingChannels{}, err
 	}
 	return f.pending, nil
+}
+
+func (f *FakeLnd) ConnectedPeers(ctx context.Context) ([]route.Vertex, error) {
+	defer f.call()()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enter("ConnectedPeers"); err != nil {
+		return nil, err
+	}
+	return append([]route.Vertex(nil), f.peers...), nil
 }
 
 // follow feeds a subscription with read()'s value, first at once and then
