@@ -328,3 +328,21 @@ func TestSubscribePeerEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectedPeers: the peers lnd lists, as node keys.
+func TestConnectedPeers(t *testing.T) {
+	a, b := testVertex(1), testVertex(2)
+	fake := &fakeLightning{listPeers: [][]route.Vertex{{a, b}, {}}}
+	c := testClient(time.Minute)
+	c.lightningSvc = fake
+	defer c.Close()
+	for _, want := range [][]route.Vertex{{a, b}, {}} {
+		got, err := c.ConnectedPeers(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("ConnectedPeers = %v, want %v", got, want)
+		}
+	}
+}
