@@ -89,6 +89,9 @@ type SoakConfig struct {
 	// payment to end.
 	Settle time.Duration
 
+	// Skip are kinds of fault the plan leaves out (none: every kind).
+	Skip []FaultKind
+
 	// Progress, if set, hears everything the soak does, with its offset.
 	Progress func(format string, args ...any)
 }
@@ -124,7 +127,7 @@ func (cfg SoakConfig) withDefaults() SoakConfig {
 func (cfg SoakConfig) Plan() SoakPlan {
 	cfg = cfg.withDefaults()
 	return NewSoakPlan(cfg.Seed, cfg.Faults, cfg.Payments, cfg.Senders,
-		cfg.Every)
+		cfg.Every, cfg.Skip...)
 }
 
 // invoices is how many invoices dave stocks carol with: one a payment and

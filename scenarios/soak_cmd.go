@@ -33,10 +33,17 @@ func SoakMain(args []string, stdout, stderr io.Writer) int {
 		"payments being created, paid or released at once")
 	fs.DurationVar(&cfg.Settle, "settle", DefaultSoakSettle,
 		"how long everything may take to end once the injector stopped")
+	skip := fs.String("skip", "", "kinds of fault to leave out, comma-separated "+
+		"(e.g. lnd_bob; the plan of a seed changes with it)")
 	fs.StringVar(&logLevel, "loglevel", "info", "the daemons' log level")
 	fs.BoolVar(&keep, "keep", false, "keep the network's folder and logs "+
 		"after a success (always kept after a failure)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var err error
+	if cfg.Skip, err = ParseFaultKinds(*skip); err != nil {
+		fmt.Fprintln(stderr, "soak: -skip:", err)
 		return 2
 	}
 	if cfg.Faults < 1 || cfg.Payments < 1 {
@@ -62,8 +69,7 @@ func SoakMain(args []string, stdout, stderr io.Writer) int {
 				"started is stopped")
 		}
 		fmt.Fprintln(stderr, "soak:", err)
-		fmt.Fprintf(stderr, "soak: replay with make soak SEED=%d FAULTS=%d "+
-			"PAYMENTS=%d\n", cfg.Seed, cfg.Faults, cfg.Payments)
+		fmt.Fprintf(stderr, "soak: replay with %s\n", cfg.Plan().Replay())
 		return 1
 	}
 	fmt.Fprintf(stdout, "\nsoak took %s\n", round(time.Since(start)))

@@ -1,8 +1,10 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,6 +143,23 @@ type SoakPlan struct {
 
 	// Span is how long the stream and the injector run.
 	Span time.Duration
+
+	// Skip are the kinds of fault left out.
+	Skip []FaultKind
+}
+
+// Replay is the command that draws this plan again.
+func (p SoakPlan) Replay() string {
+	s := fmt.Sprintf("make soak SEED=%d FAULTS=%d PAYMENTS=%d", p.Seed,
+		len(p.Faults), len(p.Payments))
+	if len(p.Skip) > 0 {
+		names := make([]string, len(p.Skip))
+		for i, k := range p.Skip {
+			names[i] = string(k)
+		}
+		s += fmt.Sprintf(` SOAK_FLAGS="-skip %s"`, strings.Join(names, ","))
+	}
+	return s
 }
 
 // soakStream tells the soak's random stream from any other drawn from the
@@ -158,9 +177,11 @@ const (
 
 // NewSoakPlan draws the plan of a soak of faults strikes, one every
 // `every` on average, and payments spread over the same span, from seed.
-// Every kind of fault strikes at least once when there are enough faults.
+// Every kind of fault but those in skip strikes at least once when there
+// are enough faults. Without skip, the plan of a seed is what it always
+// was.
 func NewSoakPlan(seed uint64, faults, payments, senders int,
-	every time.Duration) SoakPlan {
+	every time.Duration, skip ...FaultKind) SoakPlan {
 
 	rng := rand.New(rand.NewPCG(seed, soakStream))
 	ms := func(lo, hi time.Duration) time.Duration {
@@ -168,15 +189,25 @@ func NewSoakPlan(seed uint64, faults, payments, senders int,
 		n := int64((hi - lo) / time.Millisecond)
 		return lo + time.Duration(rng.Int64N(max(1, n)))*time.Millisecond
 	}
-	p := SoakPlan{Seed: seed, Span: time.Duration(max(faults, 1)) * every}
+	p := SoakPlan{Seed: seed, Span: time.Duration(max(faults, 1)) * every,
+		Skip: skip}
 
+	drawn := FaultKinds
+	if len(skip) > 0 {
+		drawn = nil
+		for _, k := range FaultKinds {
+			if !slices.Contains(skip, k) {
+				drawn = append(drawn, k)
+			}
+		}
+	}
 	kinds := make([]FaultKind, faults)
 	for i := range kinds {
-		if i < len(FaultKinds) {
-			kinds[i] = FaultKinds[i]
+		if i < len(drawn) {
+			kinds[i] = drawn[i]
 			continue
 		}
-		kinds[i] = FaultKinds[rng.IntN(len(FaultKinds))]
+		kinds[i] = drawn[rng.IntN(len(drawn))]
 	}
 	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 	for i, k := range kinds {
@@ -264,4 +295,23 @@ func (p SoakPlan) Summary() string {
 	}
 
 	return b.String()
+}
+
+// ParseFaultKinds reads a comma-separated list of fault kinds.
+func ParseFaultKinds(list string) ([]FaultKind, error) {
+	var out []FaultKind
+	for _, name := range strings.Split(list, ",") {
+		k := FaultKind(strings.TrimSpace(name))
+		if k == "" {
+			continue
+		}
+		if !slices.Contains(FaultKinds, k) {
+			return nil, fmt.Errorf("no fault kind %q (kinds: %v)", k, FaultKinds)
+		}
+		out = append(out, k)
+	}
+	if len(out) == len(FaultKinds) {
+		return nil, errors.New("every kind of fault left out")
+	}
+	return out, nil
 }

@@ -132,8 +132,7 @@ func (r *SoakReport) Print(w io.Writer) {
 		"stream %s, settle %s, ledger check %s\n", p.Seed, len(p.Faults),
 		len(p.Payments), p.Span, round(r.Stream), round(r.Settle),
 		round(r.Judge))
-	fmt.Fprintf(w, "replay: make soak SEED=%d FAULTS=%d PAYMENTS=%d\n",
-		p.Seed, len(p.Faults), len(p.Payments))
+	fmt.Fprintf(w, "replay: %s\n", p.Replay())
 
 	fmt.Fprintf(w, "\nfaults by kind (recovery: from the strike until "+
 		"everything struck is back):\n")

@@ -116,6 +116,39 @@ func TestSoakPlanReplays(t *testing.T) {
 	}
 }
 
+// TestSoakPlanSkips: a kind left out never strikes, every other one does,
+// and the replay line says so; -skip takes only known kinds, and not all.
+func TestSoakPlanSkips(t *testing.T) {
+	skip, err := ParseFaultKinds("lnd_bob, nats_node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewSoakPlan(12345, 60, 60, 3, 6*time.Second, skip...)
+	fc := p.FaultCounts()
+	for _, k := range FaultKinds {
+		if left := k == FaultLndBob || k == FaultNATSNode; left != (fc[k] == 0) {
+			t.Errorf("%s struck %d times, skipped %v", k, fc[k], left)
+		}
+	}
+	if got, want := p.Replay(), `make soak SEED=12345 FAULTS=60 PAYMENTS=60 `+
+		`SOAK_FLAGS="-skip lnd_bob,nats_node"`; got != want {
+		t.Errorf("replay %q, want %q", got, want)
+	}
+	if got := NewSoakPlan(12345, 60, 60, 3, 6*time.Second).Replay(); got !=
+		"make soak SEED=12345 FAULTS=60 PAYMENTS=60" {
+		t.Errorf("replay without skip: %q", got)
+	}
+	all := make([]string, len(FaultKinds))
+	for i, k := range FaultKinds {
+		all[i] = string(k)
+	}
+	for _, bad := range []string{"lnd_dave", strings.Join(all, ",")} {
+		if _, err := ParseFaultKinds(bad); err == nil {
+			t.Errorf("-skip %s accepted", bad)
+		}
+	}
+}
+
 // TestSoakMineCap: a burst stops soakMineMargin blocks short of the
 // earliest deadline of a held payment dave is to release, ignores the
 // others, and is free when there is none.
