@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/asynclsp/asynclsp/internal/httpjson"
 	"github.com/asynclsp/asynclsp/internal/lsps0"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/asynclsp/asynclsp/receiverlsp/client"
@@ -104,14 +105,7 @@ func (r *Role) fail(w http.ResponseWriter, req *http.Request, err error) {
 		r.log.Debug("request refused", "method", req.Method, "path",
 			req.URL.Path, "code", code, "err", err)
 	}
-	writeJSON(w, status, client.ErrorResponse{Error: client.ErrorBody{Code: code, Message: msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	httpjson.Write(w, status, client.ErrorResponse{Error: client.ErrorBody{Code: code, Message: msg}})
 }
 
 // decode reads one JSON object into v: unknown fields, trailing data and
@@ -145,7 +139,7 @@ func (r *Role) postChallenge(w http.ResponseWriter, req *http.Request, _ onionms
 		return fmt.Errorf("%w: node_key is required", ErrInvalid)
 	}
 	c := r.newChallenge(body.NodeKey)
-	writeJSON(w, http.StatusOK, client.ChallengeResponse{
+	httpjson.Write(w, http.StatusOK, client.ChallengeResponse{
 		Challenge: hex.EncodeToString(c.Bytes()),
 		LNMessage: string(c.LNMessage()), ExpiresAt: c.ExpiresAt,
 	})
@@ -165,7 +159,7 @@ func (r *Role) postRegister(w http.ResponseWriter, req *http.Request, _ onionmsg
 		return err
 	}
 	r.kick() // a new webhook owes webhook_registered
-	writeJSON(w, http.StatusOK, client.RegisterResponse{
+	httpjson.Write(w, http.StatusOK, client.RegisterResponse{
 		NodeKey: reg.Receiver, Token: reg.Token, WebhookURL: body.WebhookURL,
 	})
 	return nil
@@ -180,7 +174,7 @@ func (r *Role) postInvoices(w http.ResponseWriter, req *http.Request, who onionm
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	httpjson.Write(w, http.StatusOK, resp)
 	return nil
 }
 
@@ -189,7 +183,7 @@ func (r *Role) getInvoices(w http.ResponseWriter, req *http.Request, who onionms
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	httpjson.Write(w, http.StatusOK, c)
 	return nil
 }
 
@@ -198,7 +192,7 @@ func (r *Role) getMailbox(w http.ResponseWriter, req *http.Request, who onionmsg
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, client.MailboxResponse{Items: items})
+	httpjson.Write(w, http.StatusOK, client.MailboxResponse{Items: items})
 	return nil
 }
 
@@ -233,7 +227,7 @@ func (r *Role) getItem(w http.ResponseWriter, req *http.Request, who onionmsg.No
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, it)
+	httpjson.Write(w, http.StatusOK, it)
 	return nil
 }
 
@@ -250,7 +244,7 @@ func (r *Role) postRelease(w http.ResponseWriter, req *http.Request, who onionms
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, it)
+	httpjson.Write(w, http.StatusAccepted, it)
 	return nil
 }
 

@@ -1,11 +1,11 @@
 package senderlsp
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/httpjson"
 )
 
 // The API's error codes: a small fixed set a wallet backend can switch on.
@@ -141,18 +141,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, hold strin
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, apiCodes[e.Code], struct {
+	httpjson.Write(w, apiCodes[e.Code], struct {
 		Error *apiError `json:"error"`
 	}{e})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		body = []byte(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
 }

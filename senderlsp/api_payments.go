@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/httpjson"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/routing/route"
@@ -68,7 +69,7 @@ func (a *API) createPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 				a.refuse(w, r, err, h.ID.String())
 				return
 			}
-			writeJSON(w, http.StatusOK, toPaymentJSON(h))
+			httpjson.Write(w, http.StatusOK, toPaymentJSON(h))
 			return
 		case !errors.Is(err, holdstore.ErrNotFound):
 			a.refuse(w, r, err, "")
@@ -89,7 +90,7 @@ func (a *API) createPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 	a.log.Info("payment created through the API", "hold", h.ID.String(),
 		"by", c.name, "token", c.tokenID)
 	w.Header().Set("Location", "/v1/payments/"+h.ID.String())
-	writeJSON(w, http.StatusCreated, toPaymentJSON(h))
+	httpjson.Write(w, http.StatusCreated, toPaymentJSON(h))
 }
 
 // paymentRequest checks the body's form; the Manager checks the rest.
@@ -179,7 +180,7 @@ func (a *API) getPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 		a.fail(w, r, err, r.PathValue("id"))
 		return
 	}
-	writeJSON(w, http.StatusOK, toPaymentJSON(h))
+	httpjson.Write(w, http.StatusOK, toPaymentJSON(h))
 }
 
 // cancelPayment: POST /v1/payments/{id}/cancel. Canceling a canceled
@@ -201,7 +202,7 @@ func (a *API) cancelPayment(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	a.log.Info("payment canceled through the API", "hold", id,
 		"by", c.name, "role", c.role, "token", c.tokenID, "reason", h.Reason)
-	writeJSON(w, http.StatusOK, toPaymentJSON(h))
+	httpjson.Write(w, http.StatusOK, toPaymentJSON(h))
 }
 
 // visiblePayment reads the payment of the path's id, if the caller may see
@@ -241,7 +242,7 @@ func (a *API) listPayments(w http.ResponseWriter, r *http.Request, c *caller) {
 	for i, h := range page.Holds {
 		out.Payments[i] = toPaymentJSON(h)
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // listFilter reads the listing's query parameters; unknown ones are an

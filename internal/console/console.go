@@ -18,7 +18,6 @@ package console
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"html/template"
 	"io/fs"
@@ -28,6 +27,7 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/httpjson"
 	"github.com/lightningnetwork/lnd/clock"
 )
 
@@ -199,7 +199,7 @@ func (c *Console) status(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		out.Height = h
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // historyJSON is one event of a hold's history.
@@ -234,7 +234,7 @@ func (c *Console) history(w http.ResponseWriter, r *http.Request, _ *session) {
 		out.Events[i] = historyJSON{Seq: ev.Seq, From: ev.From, State: ev.To,
 			Reason: ev.Reason, Final: ev.Final, At: ev.At.UTC()}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // forward hands a page's request to the daemon's API as the operator: the
@@ -266,16 +266,5 @@ type errorJSON struct {
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	var e errorJSON
 	e.Error.Code, e.Error.Message = code, msg
-	writeJSON(w, status, e)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		body = []byte(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	httpjson.Write(w, status, e)
 }

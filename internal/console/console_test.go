@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/httpjson"
 	"github.com/asynclsp/asynclsp/internal/testkit"
 	"github.com/lightningnetwork/lnd/clock"
 )
@@ -29,7 +30,7 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.mu.Lock()
 	rec.reqs = append(rec.reqs, r)
 	rec.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]string{"path": r.URL.Path})
+	httpjson.Write(w, http.StatusOK, map[string]string{"path": r.URL.Path})
 }
 
 func (rec *recorder) forwarded() []*http.Request {

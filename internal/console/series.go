@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/httpjson"
 )
 
 // seriesLen is how many samples the console keeps: a day at the default
@@ -80,7 +81,7 @@ func (c *Console) sample(ctx context.Context) {
 // getSeries: GET /console/api/series, the samples since the daemon started
 // (a day at most), oldest first.
 func (c *Console) getSeries(w http.ResponseWriter, _ *http.Request, _ *session) {
-	writeJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		Every  float64 `json:"every_seconds"`
 		Points []point `json:"points"`
 	}{c.cfg.SampleEvery.Seconds(), c.series.snapshot()})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/httpjson"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/lightningnetwork/lnd/clock"
 )
@@ -178,18 +179,7 @@ func (a *adminAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var body adminclient.ErrorBody
 	body.Error.Code, body.Error.Message = code, msg
-	writeJSON(w, status, body)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		body = []byte(`{"error":{"code":"internal","message":"encoding the answer failed"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	httpjson.Write(w, status, body)
 }
 
 // decodeBody reads one JSON object strictly: within adminBodyLimit, no

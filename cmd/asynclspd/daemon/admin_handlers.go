@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
+	"github.com/asynclsp/asynclsp/internal/httpjson"
 	"github.com/asynclsp/asynclsp/onionmsg"
 	"github.com/lightningnetwork/lnd/routing/route"
 )
@@ -20,7 +21,7 @@ func (a *adminAPI) getInfo(w http.ResponseWriter, r *http.Request, _ *holdstore.
 	if err := onlyParams(r.URL.Query()); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a.info)
+	httpjson.Write(w, http.StatusOK, a.info)
 	return nil
 }
 
@@ -45,7 +46,7 @@ func (a *adminAPI) createToken(w http.ResponseWriter, r *http.Request, who *hold
 	}
 	a.log.Info("API token created", "id", tok.ID, "name", tok.Name,
 		"role", tok.Role, "by", who.Name, "by_token", who.ID)
-	writeJSON(w, http.StatusCreated, adminclient.CreatedToken{
+	httpjson.Write(w, http.StatusCreated, adminclient.CreatedToken{
 		Token: tokenJSON(tok), Bearer: plain})
 	return nil
 }
@@ -63,7 +64,7 @@ func (a *adminAPI) listTokens(w http.ResponseWriter, r *http.Request, _ *holdsto
 	for i, t := range toks {
 		out.Tokens[i] = tokenJSON(t)
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -88,7 +89,7 @@ func (a *adminAPI) revokeToken(w http.ResponseWriter, r *http.Request, who *hold
 	}
 	a.log.Info("API token revoked", "id", id, "name", toks[i].Name,
 		"by", who.Name, "by_token", who.ID)
-	writeJSON(w, http.StatusOK, tokenJSON(toks[i]))
+	httpjson.Write(w, http.StatusOK, tokenJSON(toks[i]))
 	return nil
 }
 
@@ -130,7 +131,7 @@ func (a *adminAPI) listReceivers(w http.ResponseWriter, r *http.Request, _ *hold
 			RegisteredAt: row.RegisteredAt.UTC(), UpdatedAt: row.UpdatedAt.UTC(),
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -181,7 +182,7 @@ func (a *adminAPI) listMailbox(w http.ResponseWriter, r *http.Request, _ *holdst
 			CreatedAt: row.CreatedAt.UTC(), UpdatedAt: row.UpdatedAt.UTC(),
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -228,7 +229,7 @@ func (a *adminAPI) getStats(w http.ResponseWriter, r *http.Request, _ *holdstore
 			out.Tokens.Active++
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -257,7 +258,7 @@ func (a *adminAPI) reannounce(w http.ResponseWriter, r *http.Request, who *holds
 	}
 	a.log.Info("held payments to be announced again", "receiver_lsp", lsp.String(),
 		"holds", n, "by", who.Name, "by_token", who.ID)
-	writeJSON(w, http.StatusOK, adminclient.Reannounced{Reannounced: n})
+	httpjson.Write(w, http.StatusOK, adminclient.Reannounced{Reannounced: n})
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/asynclsp/asynclsp/cmd/asyncctl/adminclient"
 	"github.com/asynclsp/asynclsp/holdstore"
 	"github.com/asynclsp/asynclsp/internal/console"
+	"github.com/asynclsp/asynclsp/internal/httpjson"
 	"github.com/asynclsp/asynclsp/senderlsp"
 	"github.com/lightningnetwork/lnd/clock"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -153,7 +154,7 @@ func apiMux(sender, receiver, admin http.Handler) *http.ServeMux {
 		var body adminclient.ErrorBody
 		body.Error.Code = adminclient.CodeNotFound
 		body.Error.Message = "no such endpoint: " + r.URL.Path
-		writeJSON(w, http.StatusNotFound, body)
+		httpjson.Write(w, http.StatusNotFound, body)
 	})
 	return mux
 }
