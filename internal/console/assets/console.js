@@ -345,18 +345,26 @@ async function showDetail(id) {
 
 // ---- charts: inline SVG
 
-function lineChart(points, fmt) {
-  const W = 420, H = 140, P = 30;
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+// svgCanvas is an SVG of W x H user units, full width, and add(tag,
+// attrs, text), which appends an element to it.
+function svgCanvas(W, H) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
   svg.setAttribute('width', '100%');
   const add = (tag, attrs, text) => {
-    const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    const e = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
     if (text !== undefined) e.textContent = text;
     svg.append(e);
     return e;
   };
+  return { svg, add };
+}
+
+function lineChart(points, fmt) {
+  const W = 420, H = 140, P = 30;
+  const { svg, add } = svgCanvas(W, H);
   add('line', { class: 'axis', x1: P, y1: H - P / 2, x2: W, y2: H - P / 2 });
   if (points.length === 0) { add('text', { x: P, y: H / 2 }, 'no data yet'); return svg; }
   const max = Math.max(1, ...points.map((p) => p[1]));
@@ -377,15 +385,7 @@ function lineChart(points, fmt) {
 function barChart(pairs) {
   const W = 420, rowH = 18;
   const H = Math.max(1, pairs.length) * rowH + 4;
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
-  svg.setAttribute('width', '100%');
-  const add = (tag, attrs, text) => {
-    const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    svg.append(e);
-  };
+  const { svg, add } = svgCanvas(W, H);
   if (pairs.length === 0) add('text', { x: 4, y: 14 }, 'none');
   const max = Math.max(1, ...pairs.map((p) => p[1]));
   pairs.forEach(([label, v], i) => {
