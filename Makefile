@@ -12,7 +12,10 @@ export GOFLAGS ?= -buildvcs=false
 # rebuild happens only when a pin changes.
 LND_VERSION  := $(shell $(GO) list -m -f '{{.Version}}' github.com/lightningnetwork/lnd 2>/dev/null)
 BTCD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/btcsuite/btcd 2>/dev/null)
-REGTEST_BIN  := $(CURDIR)/.bin/regtest/lnd-$(LND_VERSION)_btcd-$(BTCD_VERSION)
+# LND_FIX=1 builds lnd with the fixes of scenarios/lndfix applied to a copy
+# of the pinned module (the module cache is untouched), into a folder of its own.
+LND_FIX ?=
+REGTEST_BIN  := $(CURDIR)/.bin/regtest/lnd-$(LND_VERSION)$(if $(LND_FIX),+fix)_btcd-$(BTCD_VERSION)
 LND_TAGS     := dev signrpc walletrpc chainrpc invoicesrpc routerrpc peersrpc
 export ASYNCLSP_REGTEST_BIN := $(REGTEST_BIN)
 
@@ -59,7 +62,9 @@ regtest-bin: $(REGTEST_BIN)/.built
 $(REGTEST_BIN)/.built:
 	@mkdir -p $(REGTEST_BIN)
 	@echo "building lnd $(LND_VERSION) and btcd $(BTCD_VERSION) into $(REGTEST_BIN) (cold: about 6 minutes)"
-	$(GO) build -o $(REGTEST_BIN)/lnd -tags "$(LND_TAGS)" github.com/lightningnetwork/lnd/cmd/lnd
+	$(if $(LND_FIX),GO=$(GO) bash scripts/lnd-fixed-src.sh $(REGTEST_BIN))
+	$(GO) build -o $(REGTEST_BIN)/lnd -tags "$(LND_TAGS)" \
+		$(if $(LND_FIX),-modfile $(REGTEST_BIN)/go.fix.mod) github.com/lightningnetwork/lnd/cmd/lnd
 	$(GO) build -o $(REGTEST_BIN)/lncli -tags "$(LND_TAGS)" github.com/lightningnetwork/lnd/cmd/lncli
 	$(GO) build -o $(REGTEST_BIN)/btcd github.com/btcsuite/btcd
 	$(GO) build -o $(REGTEST_BIN)/btcctl github.com/btcsuite/btcd/cmd/btcctl
