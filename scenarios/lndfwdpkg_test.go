@@ -17,10 +17,6 @@ import (
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
 )
 
-// brokenLinkLine is what lnd logs when its link replays an add whose HTLC
-// the channel no longer has; the link then fails at every start.
-var brokenLinkLine = []byte("unable to settle htlc: No HTLC with ID")
-
 // heldHTLC is one hold invoice at bob paid by alice, with the id of its
 // HTLC on the alice -> bob channel.
 type heldHTLC struct {

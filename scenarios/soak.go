@@ -55,9 +55,9 @@ const (
 	// soakFaultTimeout bounds one strike, recovery included.
 	soakFaultTimeout = 4 * time.Minute
 
-	// soakPayTimeout bounds a payment's active part: create, paying, the
-	// release.
-	soakPayTimeout = 4 * time.Minute
+	// soakPayTimeout bounds a payment's active part: create, paying (up
+	// to soakPayTries tries of up to soakHeldWait), the release.
+	soakPayTimeout = 10 * time.Minute
 )
 
 // ErrSoak: the soak found a violation, or something it struck did not come
@@ -197,7 +197,8 @@ func Soak(ctx context.Context, c *Cast, cluster *NATSCluster,
 	}
 	s := &soakRun{c: c, nats: cluster, cfg: cfg, plan: cfg.Plan(),
 		live: map[int]*soakLive{}}
-	s.r = &SoakReport{Plan: s.plan}
+	s.r = &SoakReport{Plan: s.plan, LndFixed: regtest.LndFixed(
+		s.c.Net.BinDir(), regtest.FixForwardingPackageAckIndex)}
 	cfg.Progress("%s", s.plan.Summary())
 	if err := s.setup(ctx); err != nil {
 		return s.r, fmt.Errorf("soak, setup: %w", err)

@@ -137,6 +137,9 @@ func (s *soakRun) judge(ctx context.Context) error {
 		return err
 	}
 	s.r.Ledger = report
+	if s.r.BrokenLinks, err = brokenLinks(s.c.Net.Nodes()); err != nil {
+		return err
+	}
 	if report.Count(Stuck) > 0 {
 		l, err := s.c.ReadLedgers(ctx)
 		if err != nil {

@@ -1,7 +1,12 @@
 package scenarios
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"os"
+	"sort"
+	"strings"
 
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/scenarios/regtest"
@@ -29,7 +34,9 @@ const (
 	// HTLC is still on her channel to bob: lnd took the cancel, and its
 	// link never failed the HTLC back (after restarts of bob's lnd the
 	// HTLC was not replayed to the invoice registry, so the cancel
-	// reached nobody).
+	// reached nobody). lnd's forwarding-package bug does this: the
+	// answer to another replayed add acknowledged this one's index
+	// (scenarios/lndfix).
 	LndCanceledButHeld LndFault = "lnd_canceled_but_held"
 )
 
@@ -74,4 +81,52 @@ func lndFaults(report *Report, l Ledgers) map[LndFault][]string {
 	}
 
 	return out
+}
+
+// brokenLinkLine is what lnd logs when a link replays an add whose HTLC the
+// channel no longer has; the link then fails at every start. lnd's
+// forwarding-package bug leads there (scenarios/lndfix,
+// TestLndForwardingPackageAckIndex).
+var brokenLinkLine = []byte("unable to settle htlc: No HTLC with ID")
+
+// brokenLinks reads each node's lnd log for brokenLinkLine and returns, by
+// node, how often it was logged and for which channels; empty when never.
+func brokenLinks(nodes []*regtest.Node) ([]string, error) {
+	var out []string
+	for _, n := range nodes {
+		f, err := os.Open(n.LogPath)
+		if err != nil {
+			return nil, err
+		}
+		times, chans := 0, map[string]bool{}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			line := sc.Bytes()
+			if !bytes.Contains(line, brokenLinkLine) {
+				continue
+			}
+			times++
+			if _, ch, ok := strings.Cut(string(line), " in channel "); ok {
+				chans[strings.Fields(ch)[0]] = true
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s's lnd log: %w", n.Name, err)
+		}
+		if times == 0 {
+			continue
+		}
+		ids := make([]string, 0, len(chans))
+		for ch := range chans {
+			ids = append(ids, ch)
+		}
+		sort.Strings(ids)
+		out = append(out, fmt.Sprintf("%s: %d times, channel %s", n.Name,
+			times, strings.Join(ids, ", ")))
+	}
+
+	return out, nil
 }

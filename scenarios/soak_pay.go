@@ -21,8 +21,12 @@ const (
 	// before her wallet cancels the payment.
 	soakPayTries = 3
 
-	// soakHeldWait bounds one of those tries.
-	soakHeldWait = 90 * time.Second
+	// soakHeldWait bounds one of those tries. It outlasts lnd's hold of
+	// an incomplete MPP set (invoices.DefaultHtlcHoldDuration, 120 s):
+	// when bob's lnd refuses some parts and holds the others, alice's
+	// payment fails only once lnd lets those go, and a wallet that gave
+	// up sooner would never pay again (seed 1208, payments 623 and 773).
+	soakHeldWait = 3 * time.Minute
 
 	// soakPollEvery paces the flows' looks at bob and carol: dozens of
 	// payments wait at once on two cores.
@@ -204,20 +208,27 @@ func (s *soakRun) waitHeld(ctx context.Context, r *soakPaid,
 
 	ctx, cancel := context.WithTimeout(ctx, soakHeldWait)
 	defer cancel()
-	held := false
+	held, failed := false, false
 	p, err := s.waitPayment(ctx, r, "held",
 		func(p *senderclient.Payment) (bool, error) {
 			if p.State != senderclient.StateCreated {
 				held = true
 				return true, nil
 			}
-			return watch.Last().Status == lnd.PaymentFailed, nil
+			failed = watch.Last().Status == lnd.PaymentFailed
+			return failed, nil
 		})
 	if p != nil {
 		r.p = p
 	}
-	if err != nil {
-		return false, err
+	switch {
+	case err != nil && !failed && watch.Last().Status == lnd.PaymentFailed:
+		// Bob did not answer at the end, but alice's payment failed:
+		// pay again.
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("%w (alice's payment: %s)", err,
+			watch.Last().Status)
 	}
 	if held {
 		s.mu.Lock()

@@ -47,6 +47,15 @@ type SoakReport struct {
 	// kind: violations still, whose cause is not asynclsp's.
 	LndFaults map[LndFault][]string
 
+	// LndFixed: the lnd nodes ran with the fix of scenarios/lndfix
+	// (make soak LND_FIX=1).
+	LndFixed bool
+
+	// BrokenLinks are the links lnd failed for good after replaying an
+	// add whose HTLC was gone (lnd's forwarding-package bug, fixed by
+	// make soak LND_FIX=1), by node: a channel that carries nothing more.
+	BrokenLinks []string
+
 	// Incidents are what went wrong outside any payment: something struck
 	// that did not come back, a process that exited on its own.
 	Incidents []string
@@ -59,7 +68,7 @@ type SoakReport struct {
 // OK reports whether the soak found nothing wrong.
 func (r *SoakReport) OK() bool {
 	return r.Ledger != nil && r.Ledger.OK() && len(r.Unfinished) == 0 &&
-		len(r.Incidents) == 0
+		len(r.Incidents) == 0 && len(r.BrokenLinks) == 0
 }
 
 // OnlyLnd reports whether every failure is a payment stuck by lnd
@@ -111,8 +120,8 @@ func (r *SoakReport) Verdict() string {
 	}
 
 	return fmt.Sprintf("%d violations, %d payments unfinished at bob, %d "+
-		"incidents", len(r.Ledger.Violations), len(r.Unfinished),
-		len(r.Incidents))
+		"incidents, %d lnd nodes with a broken link", len(r.Ledger.Violations),
+		len(r.Unfinished), len(r.Incidents), len(r.BrokenLinks))
 }
 
 // StruckKinds counts the strikes by kind.
@@ -132,7 +141,11 @@ func (r *SoakReport) Print(w io.Writer) {
 		"stream %s, settle %s, ledger check %s\n", p.Seed, len(p.Faults),
 		len(p.Payments), p.Span, round(r.Stream), round(r.Settle),
 		round(r.Judge))
-	fmt.Fprintf(w, "replay: %s\n", p.Replay())
+	replay, lndRun := p.Replay(), "lnd as released"
+	if r.LndFixed {
+		replay, lndRun = replay+" LND_FIX=1", "lnd with the fix of scenarios/lndfix"
+	}
+	fmt.Fprintf(w, "replay: %s (%s)\n", replay, lndRun)
 
 	fmt.Fprintf(w, "\nfaults by kind (recovery: from the strike until "+
 		"everything struck is back):\n")
@@ -210,6 +223,8 @@ func (r *SoakReport) Print(w io.Writer) {
 		fmt.Fprintf(tw, "  of them stuck by lnd: %s\t%d\t\n", f,
 			len(r.LndFaults[f]))
 	}
+	fmt.Fprintf(tw, "lnd links broken by replays (lnd's bug)\t%d\t\n",
+		len(r.BrokenLinks))
 	fmt.Fprintf(tw, "unfinished at bob\t%d\t\n", len(r.Unfinished))
 	fmt.Fprintf(tw, "incidents\t%d\t\n", len(r.Incidents))
 	_ = tw.Flush()
@@ -240,6 +255,8 @@ func (r *SoakReport) Print(w io.Writer) {
 		list("violations", vs, 50)
 	}
 	list("unfinished at bob", r.Unfinished, 50)
+	list("lnd links broken by replays (scenarios/lndfix; make soak LND_FIX=1 "+
+		"runs lnd with the fix)", r.BrokenLinks, 50)
 	list("incidents", r.Incidents, 50)
 	list("notes from the payments' flows", r.Notes, 30)
 	if r.OK() {

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/asynclsp/asynclsp/internal/lnd"
 	"github.com/asynclsp/asynclsp/scenarios/regtest"
+	"github.com/lightningnetwork/lnd/invoices"
 	"github.com/lightningnetwork/lnd/lntypes"
 )
 
@@ -52,7 +54,8 @@ func TestSoakShort(t *testing.T) {
 	case errors.Is(err, ErrSoak) && r.OnlyLnd():
 		// Told, not failed: a payment lnd left stuck, with bob's
 		// daemon doing what the invariants ask (soak_lnd.go).
-		t.Logf("LND FAULTS, not asynclsp's: %v", r.LndFaults)
+		t.Logf("LND FAULTS, not asynclsp's: %v; broken links %v",
+			r.LndFaults, r.BrokenLinks)
 	default:
 		must(t, err)
 	}
@@ -245,5 +248,49 @@ func TestSoakLndFaults(t *testing.T) {
 		hashOf(9).String()+": bob says HELD")
 	if r.OnlyLnd() {
 		t.Fatal("another payment unfinished at bob passed as lnd's")
+	}
+}
+
+// TestSoakHeldWaitOutlastsMPPHold: the soak's wallet waits for bob to hold
+// a payment longer than lnd holds an incomplete MPP set, or a wallet gives
+// up on a payment lnd has not failed yet (seed 1208: two MPP payments whose
+// first parts bob's lnd refused during a mining burst were never paid again).
+func TestSoakHeldWaitOutlastsMPPHold(t *testing.T) {
+	if soakHeldWait <= invoices.DefaultHtlcHoldDuration {
+		t.Fatalf("soakHeldWait %v, lnd holds an incomplete MPP set %v",
+			soakHeldWait, invoices.DefaultHtlcHoldDuration)
+	}
+	if soakPayTimeout < soakPayTries*soakHeldWait {
+		t.Fatalf("soakPayTimeout %v leaves no room for %d tries of %v",
+			soakPayTimeout, soakPayTries, soakHeldWait)
+	}
+}
+
+// TestBrokenLinksReadsLndLogs: a link lnd failed after replaying a gone
+// HTLC is reported by node, with its channels; a clean log reports nothing.
+func TestBrokenLinksReadsLndLogs(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) *regtest.Node {
+		p := filepath.Join(dir, name+".log")
+		must(t, os.WriteFile(p, []byte(text), 0o600))
+		return &regtest.Node{Name: name, LogPath: p}
+	}
+	bob := write("bob", "2026-12-07 15:05:51.306 [ERR] HSWC: ChannelLink(502:3:0): "+
+		"failing link: unable to settle htlc: No HTLC with ID 356 in channel 502:3:0 "+
+		"with error: internal error\n"+
+		"2026-12-07 15:05:51.400 [INF] HSWC: something else\n"+
+		"2026-12-07 15:06:20.001 [ERR] HSWC: ChannelLink(502:3:0): "+
+		"failing link: unable to settle htlc: No HTLC with ID 356 in channel 502:3:0\n")
+	carol := write("carol", "2026-12-07 15:05:51.306 [INF] HSWC: all well\n")
+
+	got, err := brokenLinks([]*regtest.Node{bob, carol})
+	must(t, err)
+	want := []string{"bob: 2 times, channel 502:3:0"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("brokenLinks = %q, want %q", got, want)
+	}
+	r := &SoakReport{Ledger: &Report{}, BrokenLinks: got}
+	if r.OK() {
+		t.Fatal("a soak with a broken link is OK")
 	}
 }
