@@ -52,7 +52,11 @@ type heldHTLC struct {
 // the second hold is settled.
 func TestLndForwardingPackageAckIndex(t *testing.T) {
 	timed(t)
-	net := regtest.StartT(t, regtest.Options{})
+	// Alice's lnd signs a commitment every 2 s rather than every 50 ms,
+	// so that her three adds below go in one commitment however slowly
+	// a loaded machine sends them.
+	net := regtest.StartT(t, regtest.Options{LndArgs: map[string][]string{
+		regtest.Alice: {"--channel-commit-interval=2s"}}})
 	alice, bob := net.Node("alice"), net.Node("bob")
 	ctx := testCtx(t, 8*time.Minute)
 
@@ -118,13 +122,14 @@ func TestLndForwardingPackageAckIndex(t *testing.T) {
 			func(c lnd.Channel) bool { return !carries(c, h.hash) })
 		must(t, err)
 	}
-	restartAlice := func() {
+	restartAlice := func(wait time.Duration) {
 		t.Helper()
 		must(t, alice.Stop(ctx))
 		// Start waits for alice's channels to be active; with the bug,
-		// the channel to bob does not come back, which is asserted
-		// below, so its error is only logged.
-		startCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
+		// the channel to bob does not come back after the second
+		// restart, which is asserted below, so its error is only
+		// logged.
+		startCtx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
 		if err := alice.Start(startCtx); err != nil {
 			t.Logf("alice's lnd restarted: %v", err)
@@ -132,9 +137,9 @@ func TestLndForwardingPackageAckIndex(t *testing.T) {
 	}
 
 	settle(held[0])
-	restartAlice()
+	restartAlice(time.Minute)
 	settle(held[2])
-	restartAlice()
+	restartAlice(10 * time.Second)
 
 	logged := func() bool {
 		b, err := os.ReadFile(bob.LogPath)
