@@ -117,6 +117,10 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	log.Info("connected to lnd", "alias", c.svc.NodeAlias,
 		"pubkey", c.pubKey, "version",
 		lndclient.VersionString(c.svc.Version))
+	for _, b := range BugsOf(c.svc.Version) {
+		log.Warn("this lnd release has a known bug", "bug", b.Name,
+			"version", lndclient.VersionString(c.svc.Version), "harm", b.Harm)
+	}
 
 	return c, nil
 }

@@ -224,3 +224,35 @@ func TestCheckTag(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBugsOf(t *testing.T) {
+	fixed := KnownBugs
+	defer func() { KnownBugs = fixed }()
+	for _, tc := range []struct {
+		v    *verrpc.Version
+		want int
+	}{
+		{&verrpc.Version{AppMinor: 19, AppPatch: 3}, 0},
+		{&verrpc.Version{AppMinor: 20}, 1},
+		{&verrpc.Version{AppMinor: 21, AppPatch: 1}, 1},
+		{&verrpc.Version{AppMinor: 21, AppPatch: 2}, 1},
+		{nil, 0},
+	} {
+		if got := BugsOf(tc.v); len(got) != tc.want {
+			t.Errorf("BugsOf(%v) = %v, want %d", tc.v, got, tc.want)
+		}
+	}
+
+	// Once a fixed release is known, it and later ones are not warned of.
+	KnownBugs = []KnownBug{{Name: "x", From: &verrpc.Version{AppMinor: 20},
+		Fixed: &verrpc.Version{AppMinor: 21, AppPatch: 3}}}
+	for v, want := range map[*verrpc.Version]int{
+		{AppMinor: 21, AppPatch: 2}: 1,
+		{AppMinor: 21, AppPatch: 3}: 0,
+		{AppMinor: 22}:              0,
+	} {
+		if got := BugsOf(v); len(got) != want {
+			t.Errorf("with a fix: BugsOf(%v) = %v, want %d", v, got, want)
+		}
+	}
+}
