@@ -25,6 +25,10 @@ const (
 	DefaultScaleConcurrency = 32
 	DefaultScaleDirectMax   = 2_000
 
+	// DefaultScaleHeldDirectMax bounds the direct payments made while N
+	// are held.
+	DefaultScaleHeldDirectMax = 500
+
 	// scaleRouteSat sizes bob -> carol and carol -> dave: room for
 	// 10,000 held payments of 1,000 sat plus the direct baseline.
 	scaleRouteSat = 16_000_000
@@ -70,6 +74,11 @@ type ScaleConfig struct {
 	// throughput over the same route; default min(N, 2000), -1 for none.
 	Direct int
 
+	// HeldDirect is how many direct payments measure lnd's throughput
+	// over the same route while the N are held, the channels as loaded
+	// as the releases find them; default min(Direct, 500), -1 for none.
+	HeldDirect int
+
 	// Checkpoints are the numbers held at which the run measures;
 	// default DefaultScaleCheckpoints. N is always one.
 	Checkpoints []int
@@ -97,6 +106,12 @@ func (cfg ScaleConfig) withDefaults() ScaleConfig {
 		cfg.Direct = min(cfg.N, DefaultScaleDirectMax)
 	case cfg.Direct < 0:
 		cfg.Direct = 0
+	}
+	switch {
+	case cfg.HeldDirect == 0:
+		cfg.HeldDirect = min(cfg.Direct, DefaultScaleHeldDirectMax)
+	case cfg.HeldDirect < 0:
+		cfg.HeldDirect = 0
 	}
 	if cfg.Checkpoints == nil {
 		cfg.Checkpoints = DefaultScaleCheckpoints
@@ -129,11 +144,11 @@ func (cfg ScaleConfig) validate() error {
 	case cfg.AmountSat < 1 || cfg.Concurrency < 1:
 		return fmt.Errorf("scale: amount %d sat, concurrency %d",
 			cfg.AmountSat, cfg.Concurrency)
-	case cfg.N*int(cfg.AmountSat)+cfg.Direct*int(cfg.AmountSat) >
+	case (cfg.N+cfg.Direct+cfg.HeldDirect)*int(cfg.AmountSat) >
 		scaleRouteSat*3/4:
 		return fmt.Errorf("scale: %d payments of %d sat do not fit the "+
-			"%d-sat channels to dave", cfg.N+cfg.Direct, cfg.AmountSat,
-			scaleRouteSat)
+			"%d-sat channels to dave", cfg.N+cfg.Direct+cfg.HeldDirect,
+			cfg.AmountSat, scaleRouteSat)
 	}
 
 	return nil
@@ -185,7 +200,7 @@ func ScaleCastOptions(cfg ScaleConfig) Options {
 //
 //  1. off the clock: cfg.Channels private alice -> bob channels in one
 //     funding transaction, dave's N invoices at carol, the invoices of the
-//     direct baseline;
+//     direct payments;
 //  2. the direct baseline: alice pays dave directly over the same route,
 //     cfg.Concurrency at a time;
 //  3. the fill: creates through bob's API, cfg.Concurrency in flight, each
@@ -194,10 +209,13 @@ func ScaleCastOptions(cfg ScaleConfig) Options {
 //     asynclspd and the lnd nodes use;
 //  4. kill -9 of bob's asynclspd with N held: the time until it is ready,
 //     and until every hold is tracked again;
-//  5. the releases: dave's, signed off the clock, posted to carol
+//  5. direct payments again, with the N held: lnd's throughput on channels
+//     as loaded as the releases find them (each adds and settles an HTLC
+//     on a channel carrying its share of the N);
+//  6. the releases: dave's, signed off the clock, posted to carol
 //     cfg.Concurrency at a time, until alice's lnd has every payment
 //     SUCCEEDED;
-//  6. the ledger of every lnd: nothing lost, paid twice or stuck.
+//  7. the ledger of every lnd: nothing lost, paid twice or stuck.
 //
 // It returns the figures, and an error wrapping ErrScale if a payment was
 // not held, not tracked or not settled, or the ledger shows a violation;
@@ -222,6 +240,7 @@ func Scale(ctx context.Context, c *Cast, cfg ScaleConfig) (*ScaleReport, error) 
 		{"direct baseline", s.direct},
 		{"fill", s.fill},
 		{"kill -9 and restart", s.restart},
+		{"direct while held", s.heldDirect},
 		{"releases", s.release},
 		{"ledger", s.ledger},
 	}
@@ -246,8 +265,9 @@ type scaleRun struct {
 	// chans are the alice -> bob channels of the held HTLCs.
 	chans []uint64
 
-	// directInvoices are dave's invoices for the baseline.
-	directInvoices []string
+	// directInvoices are dave's invoices for the baseline, heldInvoices
+	// for the direct payments while the N are held.
+	directInvoices, heldInvoices []string
 
 	// ids are the payments, in create order.
 	ids []string

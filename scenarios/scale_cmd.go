@@ -30,6 +30,9 @@ func ScaleMain(args []string, stdout, stderr io.Writer) int {
 		"creates, releases and direct payments in flight")
 	fs.IntVar(&cfg.Direct, "direct", 0, fmt.Sprintf("direct payments of "+
 		"the baseline (0: min(n, %d), -1: none)", DefaultScaleDirectMax))
+	fs.IntVar(&cfg.HeldDirect, "held-direct", 0, fmt.Sprintf("direct "+
+		"payments with the n held (0: min(direct, %d), -1: none)",
+		DefaultScaleHeldDirectMax))
 	fs.BoolVar(&keep, "keep", false, "keep the network's folder and logs "+
 		"after a success (always kept after a failure)")
 	if err := fs.Parse(args); err != nil {

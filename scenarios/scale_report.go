@@ -36,6 +36,11 @@ type ScaleReport struct {
 	Direct    Throughput
 	DirectCPU CPU
 
+	// HeldDirect is the same with the N held, on channels as loaded as
+	// the releases find them.
+	HeldDirect    Throughput
+	HeldDirectCPU CPU
+
 	// Ledger is the judge's verdict on every lnd's records.
 	Ledger *Report
 
@@ -150,6 +155,15 @@ func (r *ScaleReport) Print(w io.Writer) {
 		if rl.Settled.Count > 0 {
 			fmt.Fprintf(w, "release throughput / direct: %.2f\n",
 				ratio(rl.Settled.PerSecond(), r.Direct.PerSecond()))
+		}
+	}
+	if r.HeldDirect.Count > 0 {
+		fmt.Fprintf(w, "direct with the %d held (same channels, as loaded as "+
+			"the releases find them): %s\n  CPU: %s\n", r.N, r.HeldDirect,
+			r.HeldDirectCPU)
+		if rl.Settled.Count > 0 {
+			fmt.Fprintf(w, "release throughput / direct with the %d held: %.2f\n",
+				r.N, ratio(rl.Settled.PerSecond(), r.HeldDirect.PerSecond()))
 		}
 	}
 	if r.Ledger != nil {

@@ -65,9 +65,13 @@ func (s *scaleRun) setup(ctx context.Context) error {
 	if s.directInvoices, err = s.invoices(ctx, s.cfg.Direct, s.cfg.amount()); err != nil {
 		return err
 	}
+	if s.heldInvoices, err = s.invoices(ctx, s.cfg.HeldDirect, s.cfg.amount()); err != nil {
+		return err
+	}
 	s.r.InvoicesIn = time.Since(start)
-	s.cfg.Progress("dave uploaded %d invoices to carol and made %d for the "+
-		"baseline in %s", len(stock), len(s.directInvoices), round(s.r.InvoicesIn))
+	s.cfg.Progress("dave uploaded %d invoices to carol and made %d for direct "+
+		"payments in %s", len(stock), len(s.directInvoices)+len(s.heldInvoices),
+		round(s.r.InvoicesIn))
 
 	return nil
 }
@@ -96,13 +100,98 @@ func (s *scaleRun) invoices(ctx context.Context, n int,
 // same channels, round robin) -> carol -> dave, cfg.Concurrency at a time.
 // Then it notes the balances the ledger check starts from.
 func (s *scaleRun) direct(ctx context.Context) error {
+	var err error
+	s.r.Direct, s.r.DirectCPU, err = s.payDirect(ctx, s.directInvoices)
+	if err != nil {
+		return err
+	}
+	if s.r.Direct.Count > 0 {
+		s.cfg.Progress("direct baseline: %s", s.r.Direct)
+	}
+	if err := s.c.Net.WaitNoPendingHTLCs(ctx); err != nil {
+		return err
+	}
+	// A run takes longer than lnd waits before it first updates a
+	// commitment's fee rate: compare balances with the fees counted.
+	s.before, err = s.c.BalancesWithFees(ctx)
+
+	return err
+}
+
+// heldDirect measures lnd's throughput over the same route again, with the
+// N held: each direct payment adds and settles an HTLC on an alice -> bob
+// channel that carries its share of the N, as a release settles one. What
+// the payments move is added to the balances the ledger check starts from
+// (the held HTLCs stay put meanwhile).
+func (s *scaleRun) heldDirect(ctx context.Context) error {
+	if len(s.heldInvoices) == 0 {
+		return nil
+	}
+	pre, err := s.c.BalancesWithFees(ctx)
+	if err != nil {
+		return err
+	}
+	s.r.HeldDirect, s.r.HeldDirectCPU, err = s.payDirect(ctx, s.heldInvoices)
+	if err != nil {
+		return err
+	}
+	s.cfg.Progress("direct with %d held: %s", s.cfg.N, s.r.HeldDirect)
+	if err := s.waitHTLCs(ctx, s.cfg.N); err != nil {
+		return err
+	}
+	post, err := s.c.BalancesWithFees(ctx)
+	if err != nil {
+		return err
+	}
+	for node, moved := range post.Minus(pre) {
+		s.before[node] += moved
+	}
+
+	return nil
+}
+
+// waitHTLCs waits until the network's channels carry n HTLCs between
+// alice and bob and none elsewhere: the direct payments' HTLCs are gone
+// from every channel.
+func (s *scaleRun) waitHTLCs(ctx context.Context, n int) error {
+	net := s.c.Net
+	ctx, cancel := context.WithTimeout(ctx, stallTimeout)
+	defer cancel()
+
+	return await.Until(ctx, "the direct payments' HTLCs to clear", itemInterval,
+		func(ctx context.Context) (bool, error) {
+			for _, node := range net.Nodes() {
+				chans, err := node.Client.ListChannels(ctx)
+				if err != nil {
+					return false, err
+				}
+				htlcs := 0
+				for _, c := range chans {
+					htlcs += c.PendingHTLCs()
+				}
+				want := 0
+				if node == net.Alice || node == net.Bob {
+					want = n
+				}
+				if htlcs != want {
+					return false, nil
+				}
+			}
+			return true, nil
+		}, func(error) bool { return false })
+}
+
+// payDirect has alice pay invoices directly, alice -> bob (over the
+// same channels as the held HTLCs, round robin) -> carol -> dave,
+// cfg.Concurrency at a time, and returns lnd's throughput.
+func (s *scaleRun) payDirect(ctx context.Context, invoices []string) (Throughput, CPU, error) {
 	alice := s.c.Net.Alice.Client
 	start := time.Now()
 	cpu := s.meterCPU()
-	err := each(ctx, len(s.directInvoices), s.cfg.Concurrency, func(ctx context.Context, i int) error {
+	err := each(ctx, len(invoices), s.cfg.Concurrency, func(ctx context.Context, i int) error {
 		amount := s.cfg.amount()
 		sub, err := alice.SendPayment(ctx, lnd.SendPaymentRequest{
-			Invoice:         s.directInvoices[i],
+			Invoice:         invoices[i],
 			FeeLimitMsat:    amount/100 + 10_000,
 			Timeout:         directTimeout,
 			OutgoingChanIDs: []uint64{s.chans[i%len(s.chans)]},
@@ -122,22 +211,11 @@ func (s *scaleRun) direct(ctx context.Context) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	if err != nil || len(invoices) == 0 {
+		return Throughput{}, CPU{}, err
 	}
-	if len(s.directInvoices) > 0 {
-		s.r.Direct = Throughput{Count: len(s.directInvoices), Took: time.Since(start)}
-		s.r.DirectCPU = cpu.used()
-		s.cfg.Progress("direct baseline: %s", s.r.Direct)
-	}
-	if err := s.c.Net.WaitNoPendingHTLCs(ctx); err != nil {
-		return err
-	}
-	// A run takes longer than lnd waits before it first updates a
-	// commitment's fee rate: compare balances with the fees counted.
-	s.before, err = s.c.BalancesWithFees(ctx)
 
-	return err
+	return Throughput{Count: len(invoices), Took: time.Since(start)}, cpu.used(), nil
 }
 
 // each calls fn for 0 <= i < n, at most limit at a time, and returns the

@@ -36,6 +36,10 @@ func TestScale(t *testing.T) {
 	if r.Restart.Tracked <= 0 || r.Release.Settled.Count != cfg.N {
 		t.Fatalf("restart %+v, release %+v", r.Restart, r.Release)
 	}
+	if r.Direct.Count != cfg.Direct || r.HeldDirect.Count != cfg.Direct {
+		t.Fatalf("direct %v, with the %d held %v: want %d each", r.Direct,
+			cfg.N, r.HeldDirect, cfg.Direct)
+	}
 	if n := r.Ledger.Count(Lost) + r.Ledger.Count(PaidTwice) +
 		r.Ledger.Count(Stuck); n > 0 || !r.Ledger.OK() {
 		t.Fatalf("the ledgers show %s", r.Ledger)
@@ -44,9 +48,8 @@ func TestScale(t *testing.T) {
 		t.Fatalf("%d of %d payments settled", f[FateSettled], cfg.N)
 	}
 
-	// Today's daemon runs goroutines for each held payment (its runner,
-	// its invoice stream), so only what is left once all are settled is
-	// bounded.
+	// What is left once all are settled is bounded here; the goroutines
+	// while holding, by BenchmarkHeldAtScale.
 	held := r.Points[len(r.Points)-1]
 	t.Logf("bob's goroutines: %.0f idle, %.0f with %d held (%.2f a held "+
 		"payment), %.0f once all settled", r.Idle.Goroutines,
