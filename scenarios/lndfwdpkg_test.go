@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +83,9 @@ func TestLndForwardingPackageAckIndex(t *testing.T) {
 		must(t, err)
 		held[i], requests[i] = h, inv.PaymentRequest
 	}
+	// Alice's payment streams are read until the test ends.
+	var readers sync.WaitGroup
+	defer readers.Wait()
 	payCtx, stopPaying := context.WithCancel(ctx)
 	defer stopPaying()
 	for _, pr := range requests {
@@ -91,7 +95,9 @@ func TestLndForwardingPackageAckIndex(t *testing.T) {
 				FeeLimitSat: 1000,
 			})
 		must(t, err)
+		readers.Add(1)
 		go func() {
+			defer readers.Done()
 			for {
 				if _, err := stream.Recv(); err != nil {
 					return
