@@ -207,3 +207,54 @@ func BenchmarkGetByHash1M(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCountPending is the receiver role's mailbox limit check of
+// every held_htlc_available it admits: the receiver's pending items, and
+// the sender LSP's share of them, with that many pending already.
+func BenchmarkCountPending(b *testing.B) {
+	for _, pending := range []int{100, 10_000} {
+		b.Run(fmt.Sprintf("pending=%d", pending), func(b *testing.B) {
+			s, _ := openTest(b)
+			ctx := context.Background()
+			key, lsp := registered(b, s, 1), vertex(0xa)
+			err := s.Update(ctx, func(tx *Tx) error {
+				for i := range pending {
+					inv := invoiceOf(key, 0, 0, testStart.Add(48*time.Hour))
+					binary.BigEndian.PutUint32(inv.PaymentHash[2:], uint32(i))
+					if _, err := tx.AddInvoice(inv); err != nil {
+						return err
+					}
+					var hold ID
+					binary.BigEndian.PutUint32(hold[:], uint32(i))
+					if _, err := tx.ReserveFirst(key, 0, testStart, lsp, hold, 1000); err != nil {
+						return err
+					}
+					if err := tx.AddMailboxItem(heldItem(inv, lsp, hold)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				err := s.Update(ctx, func(tx *Tx) error {
+					n, err := tx.CountPending(key, nil)
+					if err == nil && n != pending {
+						err = fmt.Errorf("%d pending, want %d", n, pending)
+					}
+					if err == nil {
+						_, err = tx.CountPending(key, &lsp)
+					}
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

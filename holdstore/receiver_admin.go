@@ -33,8 +33,8 @@ type ReceiverSummary struct {
 }
 
 // The counts run on holdstore's partial indexes: available invoices by
-// (receiver, amount, expiry), reserved ones by receiver, pending items by
-// (receiver, sender LSP).
+// (receiver, amount, expiry), reserved ones by receiver; pending items are
+// the running counts (migration 0009).
 const receiversQuery = `SELECT r.node_key,
 	COALESCE((SELECT w.url FROM receiver_webhooks w WHERE w.receiver_key = r.node_key
 		ORDER BY w.app_name <> 'default', w.created_at, w.app_name LIMIT 1), ''),
@@ -46,8 +46,8 @@ const receiversQuery = `SELECT r.node_key,
 		WHERE i.receiver_key = r.node_key AND i.hold_id IS NULL AND i.expires_at <= ?1),
 	(SELECT COUNT(*) FROM receiver_invoices i INDEXED BY receiver_invoices_reserved
 		WHERE i.receiver_key = r.node_key AND i.hold_id IS NOT NULL),
-	(SELECT COUNT(*) FROM receiver_mailbox m INDEXED BY receiver_mailbox_pending
-		WHERE m.receiver_key = r.node_key AND m.state = 'pending')
+	(SELECT COALESCE(SUM(c.pending), 0) FROM receiver_pending_counts c
+		WHERE c.receiver_key = r.node_key)
 	FROM receivers r WHERE r.node_key > ?2 ORDER BY r.node_key LIMIT ?3`
 
 // ReceiverSummaries returns up to limit receivers whose node key sorts after the

@@ -168,6 +168,9 @@ func (s *Store) init(ctx context.Context) error {
 	if err := s.recountTotals(ctx); err != nil {
 		return fmt.Errorf("recount totals: %w", err)
 	}
+	if err := s.recountMailbox(ctx); err != nil {
+		return fmt.Errorf("recount pending mailbox items: %w", err)
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return err

@@ -37,8 +37,9 @@ func (s *Store) PendingAmountMsat(ctx context.Context) (lnwire.MilliSatoshi, err
 	return p.AmountMsat, err
 }
 
-// TotalsRepaired is how many running totals Open found different from a
-// recount, and repaired. It stays 0 unless something bypassed the triggers
+// TotalsRepaired is how many running totals (the pending holds', the
+// mailbox's pending counts) Open found different from a recount, and
+// repaired. It stays 0 unless something bypassed the triggers
 // (a hand edit, a write path that breaks their rule): Open logs each at
 // ERROR.
 func (s *Store) TotalsRepaired() int { return s.totalsRepaired }
@@ -67,6 +68,50 @@ func (s *Store) recountTotals(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE sender_totals SET
 		pending_amount_msat = ?, pending_count = ? WHERE id = 1`,
 		int64(want.AmountMsat), want.Count); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.totalsRepaired++
+	return nil
+}
+
+// Each direction of the comparison of the mailbox's running pending counts
+// with a recount: a row in one and not the other is a difference.
+const (
+	mailboxRecountSQL = `SELECT receiver_key, sender_lsp, COUNT(*)
+		FROM receiver_mailbox INDEXED BY receiver_mailbox_pending
+		WHERE state = 'pending' GROUP BY receiver_key, sender_lsp`
+	mailboxKeptSQL = `SELECT receiver_key, sender_lsp, pending
+		FROM receiver_pending_counts WHERE pending <> 0`
+	mailboxDiffSQL = `SELECT (SELECT COUNT(*) FROM (` + mailboxRecountSQL +
+		` EXCEPT ` + mailboxKeptSQL + `)) + (SELECT COUNT(*) FROM (` +
+		mailboxKeptSQL + ` EXCEPT ` + mailboxRecountSQL + `))`
+)
+
+// recountMailbox is recountTotals for the receiver mailbox's running
+// pending counts: one pass over the pending items (a partial index).
+func (s *Store) recountMailbox(ctx context.Context) error {
+	var diff int
+	if err := s.db.QueryRowContext(ctx, mailboxDiffSQL).Scan(&diff); err != nil || diff == 0 {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, mailboxDiffSQL).Scan(&diff); err != nil || diff == 0 {
+		return err
+	}
+	s.log.Error("running counts of pending mailbox items were wrong: repaired",
+		"rows_differing", diff)
+	if _, err := tx.ExecContext(ctx, "DELETE FROM receiver_pending_counts"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO receiver_pending_counts
+		(receiver_key, sender_lsp, pending) `+mailboxRecountSQL); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
