@@ -119,6 +119,11 @@ type Verdict struct {
 type Report struct {
 	Payments   []Verdict
 	Violations []Violation
+
+	// LndGhosts are payments canceled with nothing held, whose outbound
+	// payment bob's lnd still calls in flight though nothing can complete
+	// it (judge.lndGhost): lnd's record, not money. Told, not violations.
+	LndGhosts []lntypes.Hash
 }
 
 // OK reports whether there is no violation.
@@ -185,6 +190,9 @@ type Ledger struct {
 	// BalanceMsat is the local balance of the open channels, as
 	// Balances reads it.
 	BalanceMsat int64
+
+	// Height is the node's best block when its records were read.
+	Height uint32
 
 	// DustMsat is how far BalanceMsat may be off by lnd's rounding, when
 	// it counts the commitment fees (Run.CommitFees): the fractions of a

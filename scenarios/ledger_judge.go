@@ -33,6 +33,13 @@ func (j *judge) payment(s Sent) {
 	daveSettled := hasInv && inv.State == lnd.InvoiceSettled
 	bobPaid := len(out) > 0 || daveSettled
 
+	if outFlying > 0 && j.lndGhost(h) {
+		// Nothing can complete it and nothing is held: judged by what
+		// is, and told apart.
+		outFlying = 0
+		j.report.LndGhosts = append(j.report.LndGhosts, h)
+	}
+
 	var stuck, lost, twice, amounts notes
 	if aliceFlying > 0 {
 		stuck.add("alice's payment is in flight")
@@ -132,6 +139,48 @@ func (j *judge) payment(s Sent) {
 		v.Fate != s.Want:
 		j.add(WrongFate, h, "", "%s, want %s", v.Fate, s.Want)
 	}
+}
+
+// lndGhost reports whether bob's outbound payment for h, which his lnd
+// calls in flight, can no longer complete and holds nothing: no channel of
+// any node carries an HTLC of h, the chain is past the expiry of every
+// attempt (any HTLC it could still send would be refused by every hop),
+// dave's invoice is neither settled nor accepted, and bob canceled his
+// hold invoice with alice not paying: lnd's ghost payment (lnd_ghost_payment)
+// after bob's daemon canceled it (invariant 2's end). lnd keeps such a
+// record IN_FLIGHT for good.
+func (j *judge) lndGhost(h lntypes.Hash) bool {
+	alice, bob, dave := j.ledger(regtest.Alice), j.ledger(regtest.Bob),
+		j.ledger(regtest.Dave)
+	if bob.Height == 0 {
+		return false
+	}
+	for _, node := range j.nodes() {
+		if j.ledger(node).htlcs(h) > 0 {
+			return false
+		}
+	}
+	for _, p := range bob.payments(h) {
+		if p.Status != lnd.PaymentInFlight {
+			continue
+		}
+		if len(p.HTLCs) == 0 {
+			return false
+		}
+		for _, a := range p.HTLCs {
+			if a.TimeLock == 0 || a.TimeLock >= bob.Height {
+				return false
+			}
+		}
+	}
+	paid, aliceFlying := byStatus(alice.payments(h))
+	hold, hasHold := bob.invoice(h)
+	inv, hasInv := dave.invoice(h)
+
+	return len(paid) == 0 && aliceFlying == 0 && hasHold &&
+		hold.State == lnd.InvoiceCanceled &&
+		(!hasInv || (inv.State != lnd.InvoiceSettled &&
+			inv.State != lnd.InvoiceAccepted))
 }
 
 // invState names an invoice's state, or says there is none.

@@ -65,6 +65,9 @@ func readLedger(ctx context.Context, n *regtest.Node) (*Ledger, error) {
 		return nil, err
 	}
 	l.BalanceMsat = int64(bal.LocalMsat)
+	if l.Height, err = cl.CurrentHeight(ctx); err != nil {
+		return nil, err
+	}
 
 	return &l, nil
 }

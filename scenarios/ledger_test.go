@@ -380,3 +380,54 @@ func TestJudgeCollectsAll(t *testing.T) {
 		t.Fatalf("summary:\n%s", r)
 	}
 }
+
+// A payment bob canceled whose outbound payment bob's lnd still calls in
+// flight is judged canceled, and told apart, only when nothing can complete
+// it: no HTLC of it anywhere, the chain past every attempt's expiry, dave's
+// invoice not settled nor accepted. Short of any of these it is stuck.
+func TestJudgeLndGhostAfterCancel(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spoil  func(w *world, c lntypes.Hash)
+		ghost  bool
+		height uint32
+	}{
+		{name: "nothing left", ghost: true, height: 1000},
+		{name: "an attempt not expired", height: 900},
+		{name: "height unknown", height: 0},
+		{name: "an HTLC on a channel", height: 1000,
+			spoil: func(w *world, c lntypes.Hash) { w.htlc(regtest.Carol, 7, c) }},
+		{name: "dave's invoice accepted", height: 1000,
+			spoil: func(w *world, c lntypes.Hash) {
+				w.invoice(regtest.Dave, c).State = lnd.InvoiceAccepted
+			}},
+		{name: "bob's hold not canceled", height: 1000,
+			spoil: func(w *world, c lntypes.Hash) {
+				w.invoice(regtest.Bob, c).State = lnd.InvoiceAccepted
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			w.settled(1)
+			c := w.canceled(2)
+			w.l[regtest.Bob].Payments = append(w.l[regtest.Bob].Payments,
+				lnd.Payment{Hash: c, Status: lnd.PaymentInFlight,
+					HTLCs: []lnd.HTLCAttempt{{Status: lnd.AttemptInFlight,
+						TimeLock: 950}}})
+			w.l[regtest.Bob].Height = tc.height
+			if tc.spoil != nil {
+				tc.spoil(w, c)
+			}
+			r := Judge(w.sent, w.before, w.l)
+			if got := len(r.LndGhosts) == 1 && r.LndGhosts[0] == c; got != tc.ghost {
+				t.Fatalf("ghosts %v, want ghost %v:\n%s", r.LndGhosts, tc.ghost, r)
+			}
+			if tc.ghost && !r.OK() {
+				t.Fatalf("a ghost with nothing held is a violation:\n%s", r)
+			}
+			if !tc.ghost && r.Count(Stuck) == 0 {
+				t.Fatalf("not stuck:\n%s", r)
+			}
+		})
+	}
+}

@@ -225,6 +225,11 @@ func (r *SoakReport) Print(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "lnd links broken by replays (lnd's bug)\t%d\t\n",
 		len(r.BrokenLinks))
+	if r.Ledger != nil {
+		// Not violations: canceled, nothing held (judge.lndGhost).
+		fmt.Fprintf(tw, "told apart: canceled, bob's lnd still says in flight "+
+			"(lnd's ghost, nothing held)\t%d\t\n", len(r.Ledger.LndGhosts))
+	}
 	fmt.Fprintf(tw, "unfinished at bob\t%d\t\n", len(r.Unfinished))
 	fmt.Fprintf(tw, "incidents\t%d\t\n", len(r.Incidents))
 	_ = tw.Flush()
