@@ -425,6 +425,13 @@ func TestJudgeLndGhostAfterCancel(t *testing.T) {
 			if tc.ghost && !r.OK() {
 				t.Fatalf("a ghost with nothing held is a violation:\n%s", r)
 			}
+			if tc.ghost {
+				// Even where the plan wanted it settled.
+				w.sent[1].Want = FateSettled
+				if r := Judge(w.sent, w.before, w.l); !r.OK() {
+					t.Fatalf("a ghost wanted settled is a violation:\n%s", r)
+				}
+			}
 			if !tc.ghost && r.Count(Stuck) == 0 {
 				t.Fatalf("not stuck:\n%s", r)
 			}
