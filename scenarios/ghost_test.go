@@ -1,6 +1,8 @@
 package scenarios
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -34,7 +36,17 @@ func TestGhostPaymentCancels(t *testing.T) {
 	must(t, err)
 	p, err := c.WaitState(ctx, h.p.ID, senderclient.StateForwarding)
 	must(t, err)
-	sub, err := c.Net.Bob.Client.TrackPayment(ctx, h.hash)
+	// Bob commits FORWARDING before he calls lnd: his payment may not be
+	// there yet.
+	var sub *lnd.Subscription[lnd.Payment]
+	err = poll(ctx, "bob's payment at lnd", func(ctx context.Context) (bool, error) {
+		var err error
+		sub, err = c.Net.Bob.Client.TrackPayment(ctx, h.hash)
+		if errors.Is(err, lnd.ErrPaymentNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	})
 	must(t, err)
 	ghost := WatchPayment(sub, time.Now())
 	defer ghost.Close()
