@@ -208,21 +208,20 @@ func (s *soakRun) waitHeld(ctx context.Context, r *soakPaid,
 
 	ctx, cancel := context.WithTimeout(ctx, soakHeldWait)
 	defer cancel()
-	held, failed := false, false
+	held := false
 	p, err := s.waitPayment(ctx, r, "held",
 		func(p *senderclient.Payment) (bool, error) {
 			if p.State != senderclient.StateCreated {
 				held = true
 				return true, nil
 			}
-			failed = watch.Last().Status == lnd.PaymentFailed
-			return failed, nil
+			return watch.Last().Status == lnd.PaymentFailed, nil
 		})
 	if p != nil {
 		r.p = p
 	}
 	switch {
-	case err != nil && !failed && watch.Last().Status == lnd.PaymentFailed:
+	case err != nil && watch.Last().Status == lnd.PaymentFailed:
 		// Bob did not answer at the end, but alice's payment failed:
 		// pay again.
 		return false, nil
