@@ -98,9 +98,44 @@ func apply(ctx context.Context, db *sql.DB, m migration) error {
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return err
 	}
+	if m.editsSchema() {
+		if err := schemaEdited(ctx, tx); err != nil {
+			return err
+		}
+	}
 	// PRAGMA takes no bound parameters; the version is our own integer.
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// editsSchema reports whether m rewrites sqlite_schema itself
+// (writable_schema), which SQLite allows only for a change that leaves every
+// row valid.
+func (m migration) editsSchema() bool {
+	return strings.Contains(m.sql, "PRAGMA writable_schema = ON")
+}
+
+// schemaEdited finishes a migration that rewrote sqlite_schema, as SQLite's
+// procedure says: the schema version goes up by one, so that every
+// connection (this one too) parses the schema again, and the file must pass
+// an integrity check.
+func schemaEdited(ctx context.Context, tx *sql.Tx) error {
+	var v int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&v); err != nil {
+		return err
+	}
+	// PRAGMA takes no bound parameters; the version is SQLite's integer.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA schema_version = %d", v+1)); err != nil {
+		return err
+	}
+	var verdict string
+	if err := tx.QueryRowContext(ctx, "PRAGMA integrity_check(1)").Scan(&verdict); err != nil {
+		return err
+	}
+	if verdict != "ok" {
+		return fmt.Errorf("integrity check after editing the schema: %s", verdict)
+	}
+	return nil
 }
