@@ -32,6 +32,12 @@ const (
 
 // ScalePoint is what a scale run measured at one checkpoint: the creates
 // since the previous one, and bob's usage once all held.
+//
+// A phase creates its payments first, then has alice pay them: the creates
+// measure what a create costs with the payments before them HELD (bob's
+// API, his asynclspd and his lnd's invoice), and nothing else loads the
+// machine meanwhile; the payments measure how fast lnd's channels take
+// HTLCs, which costs more as a channel carries more.
 type ScalePoint struct {
 	Snapshot
 
@@ -45,6 +51,10 @@ type ScalePoint struct {
 
 	// CreateP50 and CreateP99 are the latencies of bob's API creates.
 	CreateP50, CreateP99 time.Duration
+
+	// HeldRate is payments/s from alice's first payment of the phase
+	// until all of them are HELD.
+	HeldRate float64
 
 	// ToHeld is from the first of Creates until all are HELD.
 	ToHeld time.Duration
@@ -67,25 +77,25 @@ func (s *scaleRun) fill(ctx context.Context) error {
 		}
 		s.r.Points = append(s.r.Points, p)
 		s.r.ToHeld += p.ToHeld
-		s.cfg.Progress("held %d: %.1f creates/s (last %d), p50 %s, p99 %s, "+
-			"all HELD %s after the first create; asynclspd RSS %s, "+
-			"%.0f goroutines", k, p.CreateRate, p.Window,
-			round(p.CreateP50), round(p.CreateP99), round(p.ToHeld),
-			mib(p.Bob.RSS), p.Goroutines)
+		s.cfg.Progress("held %d: %.1f creates/s (last %d), p50 %s, p99 %s; "+
+			"%.1f held/s; all HELD %s after the first create; asynclspd "+
+			"RSS %s, %.0f goroutines", k, p.CreateRate, p.Window,
+			round(p.CreateP50), round(p.CreateP99), p.HeldRate,
+			round(p.ToHeld), mib(p.Bob.RSS), p.Goroutines)
 		prev = k
 	}
 
 	return nil
 }
 
-// phase creates payments from..to-1, has alice pay them and waits until
-// all to are HELD.
+// phase creates payments from..to-1, then has alice pay them, and waits
+// until all to are HELD.
 func (s *scaleRun) phase(ctx context.Context, from, to int) (ScalePoint, error) {
 	n := to - from
 	done := make([]time.Time, n)
 	took := make([]time.Duration, n)
+	invoices := make([]string, n)
 	var created atomic.Int64
-	alice := s.c.Net.Alice.Client
 	start := time.Now()
 	err := each(ctx, n, s.cfg.Concurrency, func(ctx context.Context, j int) error {
 		i := from + j
@@ -94,14 +104,28 @@ func (s *scaleRun) phase(ctx context.Context, from, to int) (ScalePoint, error) 
 		if err != nil {
 			return fmt.Errorf("payment %d: %w", i, err)
 		}
-		done[j], took[j], s.ids[i] = time.Now(), time.Since(t0), p.ID
+		done[j], took[j], s.ids[i], invoices[j] = time.Now(), time.Since(t0), p.ID,
+			p.HoldInvoice
 		if c := created.Add(1); c%createWindow == 0 {
 			s.cfg.Progress("created %d", from+int(c))
 		}
+		return nil
+	})
+	if err != nil {
+		return ScalePoint{}, err
+	}
+	p := ScalePoint{Creates: n}
+	p.PhaseRate, p.CreateRate, p.Window = rates(start, done)
+	p.CreateP50, p.CreateP99 = quantile(took, 0.5), quantile(took, 0.99)
+
+	alice := s.c.Net.Alice.Client
+	paying := time.Now()
+	err = each(ctx, n, s.cfg.Concurrency, func(ctx context.Context, j int) error {
+		i := from + j
 		// lnd pays on once it has taken the payment; nobody needs to
 		// follow each of N payments.
 		sub, err := alice.SendPayment(ctx, lnd.SendPaymentRequest{
-			Invoice:         p.HoldInvoice,
+			Invoice:         invoices[j],
 			Timeout:         directTimeout,
 			OutgoingChanIDs: []uint64{s.chans[i%len(s.chans)]},
 		})
@@ -112,15 +136,12 @@ func (s *scaleRun) phase(ctx context.Context, from, to int) (ScalePoint, error) 
 		return nil
 	})
 	if err != nil {
-		return ScalePoint{}, err
+		return p, err
 	}
-	p := ScalePoint{Creates: n}
-	p.PhaseRate, p.CreateRate, p.Window = rates(start, done)
-	p.CreateP50, p.CreateP99 = quantile(took, 0.5), quantile(took, 0.99)
-
 	if err := s.waitHolds(ctx, "HELD", to); err != nil {
 		return p, err
 	}
+	p.HeldRate = float64(n) / time.Since(paying).Seconds()
 	p.ToHeld = time.Since(start)
 	p.Snapshot, err = s.snapshot(ctx, to)
 

@@ -65,17 +65,18 @@ func (r *ScaleReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "setup (off the clock): network %s, channels %s, invoices %s\n",
 		round(r.Network), round(r.ChannelsIn), round(r.InvoicesIn))
 
-	fmt.Fprintf(w, "\nfill: creates through bob's API, alice paying each; "+
-		"creates/s over the last creates before the row's count was held; "+
-		"CPU used since the row before\n")
+	fmt.Fprintf(w, "\nfill: each row's payments created through bob's API "+
+		"with the rows before HELD, then paid by alice; creates/s over the "+
+		"last creates before the row's count; held/s from alice's first "+
+		"payment until all HELD; CPU used since the row before\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "held\tcreates/s\t(over)\tcreate p50\tp99\tto HELD\t"+
+	fmt.Fprintln(tw, "held\tcreates/s\t(over)\tcreate p50\tp99\theld/s\tto HELD\t"+
 		"CPU asynclspd\tbob lnd\talice lnd\tcarol\t")
 	prev := r.Idle
 	for _, p := range r.Points {
-		fmt.Fprintf(tw, "%d\t%.1f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%d\t%.1f\t%d\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n",
 			p.Held, p.CreateRate, p.Window, dur(p.CreateP50),
-			dur(p.CreateP99), dur(p.ToHeld), dur(p.Bob.CPU-prev.Bob.CPU),
+			dur(p.CreateP99), p.HeldRate, dur(p.ToHeld), dur(p.Bob.CPU-prev.Bob.CPU),
 			dur(p.BobLnd.CPU-prev.BobLnd.CPU),
 			dur(p.AliceLnd.CPU-prev.AliceLnd.CPU),
 			dur(p.Carol.CPU-prev.Carol.CPU))
@@ -85,8 +86,9 @@ func (r *ScaleReport) Print(w io.Writer) {
 	if n := len(r.Points); n > 1 {
 		first, last := r.Points[0], r.Points[n-1]
 		fmt.Fprintf(w, "all %d HELD in %s; creates/s at %d held over at %d "+
-			"held: %.2f\n", r.N, round(r.ToHeld), last.Held, first.Held,
-			ratio(last.CreateRate, first.CreateRate))
+			"held: %.2f; held/s: %.2f\n", r.N, round(r.ToHeld), last.Held,
+			first.Held, ratio(last.CreateRate, first.CreateRate),
+			ratio(last.HeldRate, first.HeldRate))
 	} else if n == 1 {
 		fmt.Fprintf(w, "all %d HELD in %s\n", r.N, round(r.ToHeld))
 	}

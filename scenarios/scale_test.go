@@ -33,6 +33,12 @@ func TestScale(t *testing.T) {
 	if got := r.Points[len(r.Points)-1].Held; got != cfg.N {
 		t.Fatalf("held %d at the last checkpoint, want %d", got, cfg.N)
 	}
+	for _, p := range r.Points {
+		if p.CreateRate <= 0 || p.HeldRate <= 0 {
+			t.Fatalf("held %d: %.1f creates/s, %.1f held/s", p.Held,
+				p.CreateRate, p.HeldRate)
+		}
+	}
 	if r.Restart.Tracked <= 0 || r.Release.Settled.Count != cfg.N {
 		t.Fatalf("restart %+v, release %+v", r.Restart, r.Release)
 	}
