@@ -23,7 +23,11 @@ const (
 	DefaultScaleChannelSat  = 2_000_000
 	DefaultScaleAmountSat   = 1_000
 	DefaultScaleConcurrency = 32
-	DefaultScaleDirectMax   = 2_000
+
+	// DefaultScaleDirectMax bounds the direct payments made before the
+	// fill: with the N held and those made while they are (below), they
+	// must fit the route's channels (validate) at the default N.
+	DefaultScaleDirectMax = 1_500
 
 	// DefaultScaleHeldDirectMax bounds the direct payments made while N
 	// are held.
@@ -71,7 +75,7 @@ type ScaleConfig struct {
 	Concurrency int
 
 	// Direct is how many direct alice -> dave payments measure lnd's own
-	// throughput over the same route; default min(N, 2000), -1 for none.
+	// throughput over the same route; default min(N, 1500), -1 for none.
 	Direct int
 
 	// HeldDirect is how many direct payments measure lnd's throughput

@@ -90,3 +90,14 @@ func TestTenths(t *testing.T) {
 		t.Error("tenths of 9 successes, want none")
 	}
 }
+
+// make scale with no flags runs: its defaults fit the route's channels.
+func TestScaleDefaultsValid(t *testing.T) {
+	cfg := ScaleConfig{N: DefaultScaleN}.withDefaults()
+	if err := cfg.validate(); err != nil {
+		t.Fatalf("make scale's defaults: %v", err)
+	}
+	if cfg.Direct == 0 || cfg.HeldDirect == 0 {
+		t.Fatalf("defaults measure no direct payments: %+v", cfg)
+	}
+}
