@@ -25,6 +25,13 @@ const (
 	// of bob's metrics counts his holds by state in SQLite.
 	countInterval = 500 * time.Millisecond
 
+	// fillPayTimeout is how long alice's lnd tries to pay one hold
+	// invoice. A phase hands lnd all its payments at once (up to 5,000 at
+	// the default checkpoints), and it locks them into the channels at
+	// the pace of their commitments: at 10,000 held, 34 a second, so the
+	// last ones wait minutes for their first attempt.
+	fillPayTimeout = 30 * time.Minute
+
 	// Bob's metrics.
 	holdsMetric   = "asynclsp_sender_holds"
 	cancelsMetric = "asynclsp_sender_cancels_total"
@@ -126,7 +133,7 @@ func (s *scaleRun) phase(ctx context.Context, from, to int) (ScalePoint, error) 
 		// follow each of N payments.
 		sub, err := alice.SendPayment(ctx, lnd.SendPaymentRequest{
 			Invoice:         invoices[j],
-			Timeout:         directTimeout,
+			Timeout:         fillPayTimeout,
 			OutgoingChanIDs: []uint64{s.chans[i%len(s.chans)]},
 		})
 		if err != nil {
