@@ -118,9 +118,9 @@ func (m migration) editsSchema() bool {
 }
 
 // schemaEdited finishes a migration that rewrote sqlite_schema, as SQLite's
-// procedure says: the schema version goes up by one, so that every
-// connection (this one too) parses the schema again, and the file must pass
-// an integrity check.
+// procedure says: the schema version goes up by one, so that the other
+// connections parse the schema again, and the file must pass an integrity
+// check.
 func schemaEdited(ctx context.Context, tx *sql.Tx) error {
 	var v int64
 	if err := tx.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&v); err != nil {

@@ -28,8 +28,8 @@ const (
 	// fillPayTimeout is how long alice's lnd tries to pay one hold
 	// invoice. A phase hands lnd all its payments at once (up to 5,000 at
 	// the default checkpoints), and it locks them into the channels at
-	// the pace of their commitments: at 10,000 held, 34 a second, so the
-	// last ones wait minutes for their first attempt.
+	// the pace of their commitments, 20 to 60 a second in make scale, so
+	// the last ones wait minutes for their first attempt.
 	fillPayTimeout = 30 * time.Minute
 
 	// Bob's metrics.
