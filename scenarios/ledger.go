@@ -122,7 +122,7 @@ type Report struct {
 
 	// LndGhosts are payments canceled with nothing held, whose outbound
 	// payment bob's lnd still calls in flight though nothing can complete
-	// it (judge.lndGhost): lnd's record, not money. Told, not violations.
+	// it (judge.payment): lnd's record, not money. Told, not violations.
 	LndGhosts []lntypes.Hash
 }
 

@@ -226,7 +226,7 @@ func (r *SoakReport) Print(w io.Writer) {
 	fmt.Fprintf(tw, "lnd links broken by replays (lnd's bug)\t%d\t\n",
 		len(r.BrokenLinks))
 	if r.Ledger != nil {
-		// Not violations: canceled, nothing held (judge.lndGhost).
+		// Not violations: canceled, nothing held (judge.payment).
 		fmt.Fprintf(tw, "told apart: canceled, bob's lnd still says in flight "+
 			"(lnd's ghost, nothing held)\t%d\t\n", len(r.Ledger.LndGhosts))
 	}
