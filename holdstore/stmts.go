@@ -17,8 +17,8 @@ type writeStmts struct {
 	insertEvent *sql.Stmt
 }
 
-// insertEventsSQL appends one event; more rows follow for a path.
-const insertEventsSQL = `INSERT INTO hold_events
+// insertEventSQL appends one event.
+const insertEventSQL = `INSERT INTO hold_events
 		(hold_id, from_state, to_state, reason, final, at)
 		VALUES (?, ?, ?, ?, ?, ?)`
 
@@ -97,14 +97,14 @@ var rankSQL = func() string {
 	return b.String()
 }()
 
-func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
+func prepareWriteStmts(ctx context.Context, conn *sql.Conn) (*writeStmts, error) {
 	var (
 		s   writeStmts
 		err error
 	)
 	prep := func(dst **sql.Stmt, query string) {
 		if err == nil {
-			*dst, err = db.PrepareContext(ctx, query)
+			*dst, err = conn.PrepareContext(ctx, query)
 		}
 	}
 	prep(&s.insertHold, `INSERT INTO holds (id, payment_hash, owner,
@@ -114,7 +114,7 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		release_secret, deadline_time, state, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 
-	prep(&s.insertEvent, insertEventsSQL)
+	prep(&s.insertEvent, insertEventSQL)
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("prepare: %w", err)
@@ -130,23 +130,22 @@ func (s *writeStmts) close() {
 	}
 }
 
-// stmt binds a prepared statement to the transaction.
-func (t *Tx) stmt(st *sql.Stmt) *sql.Stmt {
-	return t.tx.StmtContext(t.ctx, st)
-}
+// stmt is a prepared statement of the write connection, which the
+// transaction runs on.
+func (t *Tx) stmt(st *sql.Stmt) *sql.Stmt { return st }
 
 // maxCachedStmts bounds the statement cache: a caller that builds its SQL
 // from data would otherwise grow it without end.
 const maxCachedStmts = 256
 
 // stmtCache keeps the statements write functions run, prepared once on the
-// DB; database/sql then reuses each one's handle on the write connection.
+// write connection.
 type stmtCache struct {
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
 }
 
-func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) *sql.Stmt {
+func (c *stmtCache) get(ctx context.Context, conn *sql.Conn, query string) *sql.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st, ok := c.stmts[query]; ok {
@@ -158,7 +157,7 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) *sql.Stmt
 	if len(c.stmts) >= maxCachedStmts {
 		return nil
 	}
-	st, err := db.PrepareContext(ctx, query)
+	st, err := conn.PrepareContext(ctx, query)
 	if err != nil {
 		// The error comes back when the statement runs unprepared.
 		return nil
@@ -176,35 +175,36 @@ func (c *stmtCache) close() {
 	c.stmts = nil
 }
 
-// preparedStmt runs a statement in a transaction, prepared if possible.
+// preparedStmt runs a statement on the write connection, prepared if
+// possible.
 type preparedStmt struct {
-	tx    *sql.Tx
+	conn  *sql.Conn
 	st    *sql.Stmt
 	query string
 }
 
 func (p preparedStmt) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
 	if p.st == nil {
-		return p.tx.ExecContext(ctx, p.query, args...)
+		return p.conn.ExecContext(ctx, p.query, args...)
 	}
-	return p.tx.StmtContext(ctx, p.st).ExecContext(ctx, args...)
+	return p.st.ExecContext(ctx, args...)
 }
 
 func (p preparedStmt) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
 	if p.st == nil {
-		return p.tx.QueryRowContext(ctx, p.query, args...)
+		return p.conn.QueryRowContext(ctx, p.query, args...)
 	}
-	return p.tx.StmtContext(ctx, p.st).QueryRowContext(ctx, args...)
+	return p.st.QueryRowContext(ctx, args...)
 }
 
 func (p preparedStmt) QueryContext(ctx context.Context, args ...any) (*sql.Rows, error) {
 	if p.st == nil {
-		return p.tx.QueryContext(ctx, p.query, args...)
+		return p.conn.QueryContext(ctx, p.query, args...)
 	}
-	return p.tx.StmtContext(ctx, p.st).QueryContext(ctx, args...)
+	return p.st.QueryContext(ctx, args...)
 }
 
 // prepared is query as a statement of the transaction.
 func (t *Tx) prepared(query string) preparedStmt {
-	return preparedStmt{tx: t.tx, st: t.store.cache.get(t.ctx, t.store.db, query), query: query}
+	return preparedStmt{conn: t.conn, st: t.store.cache.get(t.ctx, t.conn, query), query: query}
 }

@@ -179,7 +179,7 @@ func (s *Store) init(ctx context.Context) error {
 		conn.Close()
 		return err
 	}
-	stmts, err := prepareWriteStmts(ctx, s.db)
+	stmts, err := prepareWriteStmts(ctx, conn)
 	if err != nil {
 		conn.Close()
 		return err

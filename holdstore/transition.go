@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/lightningnetwork/lnd/lntypes"
 	"github.com/lightningnetwork/lnd/lnwire"
@@ -295,11 +294,18 @@ func (tx *Tx) whyNot(t Transition) error {
 		"happen", ErrStaleTransition, t.ID, cur, t.From, t.From, t.To)
 }
 
-// appendEvents appends one event per step of a path in one statement; the
-// last carries the reason stored after the path, the others the one before.
+// appendEvents appends one event per step of a path; the last carries the
+// reason stored after the path, the others the one before.
+//
+// Each event is its own single-row INSERT, never one statement of several
+// rows: SQLite keeps a statement journal for a statement that writes
+// several rows and may abort (the unique index below), and every journal
+// is memory the driver maps and unmaps anew, four system calls on the
+// release's hot path. A failure still undoes the whole path: the caller's
+// transaction (or savepoint) is abandoned.
 func (tx *Tx) appendEvents(ts []Transition, before, after Reason) ([]Event, error) {
 	evs := make([]Event, len(ts))
-	args := make([]any, 0, 6*len(ts))
+	insert := tx.stmt(tx.stmts.insertEvent)
 	for i, t := range ts {
 		reason := before
 		if i == len(ts)-1 {
@@ -307,34 +313,21 @@ func (tx *Tx) appendEvents(ts []Transition, before, after Reason) ([]Event, erro
 		}
 		evs[i] = Event{HoldID: t.ID, From: t.From, To: t.To, Reason: reason,
 			Final: t.To.Final(), At: tx.now}
-		args = append(args, t.ID[:], string(t.From), string(t.To),
+		res, err := insert.Exec(t.ID[:], string(t.From), string(t.To),
 			string(reason), boolInt(evs[i].Final), nanos(tx.now))
-	}
-	var (
-		res sql.Result
-		err error
-	)
-	if len(ts) == 1 {
-		res, err = tx.stmt(tx.stmts.insertEvent).Exec(args...)
-	} else {
-		res, err = tx.Exec(insertEventsSQL+strings.Repeat(", (?, ?, ?, ?, ?, ?)",
-			len(ts)-1), args...)
-	}
-	if err == nil {
-		// seq is the table's rowid, assigned in order within the
-		// statement.
-		var last int64
-		if last, err = res.LastInsertId(); err == nil {
-			for i := range evs {
-				evs[i].Seq = uint64(last - int64(len(evs)-1-i))
-			}
+		var seq int64
+		if err == nil {
+			// seq is the table's rowid.
+			seq, err = res.LastInsertId()
 		}
-	}
-	if err != nil {
-		// A second final event for a hold is refused by a unique index;
-		// reaching it means the state and the log disagree, so this is
-		// not a clean refusal: the caller abandons the transaction.
-		return nil, fmt.Errorf("hold %s: append events: %w", ts[0].ID, err)
+		if err != nil {
+			// A second final event for a hold is refused by a unique
+			// index; reaching it means the state and the log disagree,
+			// so this is not a clean refusal: the caller abandons the
+			// transaction.
+			return nil, fmt.Errorf("hold %s: append events: %w", t.ID, err)
+		}
+		evs[i].Seq = uint64(seq)
 	}
 	tx.events += len(evs)
 	return evs, nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -28,7 +29,7 @@ type writeReq struct {
 type Tx struct {
 	ctx    context.Context
 	store  *Store
-	tx     *sql.Tx
+	conn   *sql.Conn // the write connection, inside BEGIN ... COMMIT
 	stmts  *writeStmts
 	now    time.Time
 	events int
@@ -119,13 +120,13 @@ func (s *Store) writeLoop() {
 func (s *Store) commit(batch []*writeReq) {
 	errs := make([]error, len(batch))
 	events := 0
-	err := s.withTx(func(tx *sql.Tx) (err error) {
-		events, err = s.runBatch(tx, batch, errs, true)
+	err := s.withTx(func() (err error) {
+		events, err = s.runBatch(batch, errs, true)
 		return err
 	})
 	if errors.Is(err, errSavepoints) {
-		err = s.withTx(func(tx *sql.Tx) (err error) {
-			events, err = s.runBatch(tx, batch, errs, false)
+		err = s.withTx(func() (err error) {
+			events, err = s.runBatch(batch, errs, false)
 			return err
 		})
 	}
@@ -146,10 +147,10 @@ func (s *Store) commit(batch []*writeReq) {
 // with savepoints.
 var errSavepoints = errors.New("batch needs savepoints")
 
-// runBatch runs every write of batch in tx, recording each one's outcome in
+// runBatch runs every write of batch in the open transaction, recording each one's outcome in
 // errs, and returns how many events the successful ones appended. With fast,
 // clean writes run first and without savepoints.
-func (s *Store) runBatch(tx *sql.Tx, batch []*writeReq, errs []error, fast bool) (int, error) {
+func (s *Store) runBatch(batch []*writeReq, errs []error, fast bool) (int, error) {
 	events := 0
 	now := s.clock.Now()
 	run := func(i int, req *writeReq) error {
@@ -158,7 +159,12 @@ func (s *Store) runBatch(tx *sql.Tx, batch []*writeReq, errs []error, fast bool)
 			errs[i] = err
 			return nil
 		}
-		t := &Tx{ctx: req.ctx, store: s, tx: tx, stmts: s.stmts, now: now}
+		// The caller's ctx ends nothing once its write runs: the
+		// outcome is the writer's alone (update). Without a Done
+		// channel, the driver does not start a goroutine per
+		// statement to interrupt it.
+		t := &Tx{ctx: context.WithoutCancel(req.ctx), store: s, conn: s.wconn,
+			stmts: s.stmts, now: now}
 		switch {
 		case len(batch) == 1:
 			// Alone in the transaction: rolling it back undoes
@@ -208,14 +214,16 @@ func refused(err error) bool {
 
 // withTx begins an immediate transaction on the write connection, retrying
 // while another process holds the lock, runs fn and commits.
-func (s *Store) withTx(fn func(*sql.Tx) error) error {
+//
+// The transaction is the connection's own BEGIN ... COMMIT, not a sql.Tx:
+// database/sql starts a goroutine for every sql.Tx, to roll it back should
+// its context end, and binds every statement to it anew, and neither is of
+// use to a writer that owns its connection and never cancels a write.
+func (s *Store) withTx(fn func() error) error {
 	ctx := context.Background()
-	var (
-		tx  *sql.Tx
-		err error
-	)
+	var err error
 	for attempt := 0; ; attempt++ {
-		tx, err = s.wconn.BeginTx(ctx, nil)
+		_, err = s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE")
 		if err == nil || !isBusy(err) || attempt == 5 {
 			break
 		}
@@ -229,11 +237,25 @@ func (s *Store) withTx(fn func(*sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
+	if err := fn(); err != nil {
+		s.rollback(ctx)
 		return err
 	}
-	return tx.Commit()
+	if _, err := s.wconn.ExecContext(ctx, "COMMIT"); err != nil {
+		// A failed COMMIT may leave the transaction open (SQLite
+		// rolls some failures back itself): end it either way.
+		s.rollback(ctx)
+		return err
+	}
+	return nil
+}
+
+// rollback ends the open transaction, if SQLite has not already.
+func (s *Store) rollback(ctx context.Context) {
+	if _, err := s.wconn.ExecContext(ctx, "ROLLBACK"); err != nil &&
+		!strings.Contains(err.Error(), "no transaction is active") {
+		s.log.Error("rolling back a write failed", "err", err)
+	}
 }
 
 // savepoint runs fn so that its writes are undone if it fails.
