@@ -87,21 +87,22 @@ func (m *Manager) HandleRelease(ctx context.Context, in *lspnet.Inbound) error {
 
 	// The receiver's signature authorizes the release: it names this
 	// hold, its payment hash and this LSP, and carries the secret only this
-	// LSP gave out. It is checked while the runner writes the release,
-	// which commits only once the check has passed; the relaying LSP's
-	// envelope is checked after (HandleSelfAuthenticating).
+	// LSP gave out. This goroutine checks it once the runner has the
+	// release, while the runner writes it; the write commits only once the
+	// check has passed. The relaying LSP's envelope is checked after
+	// (HandleSelfAuthenticating).
 	expect := onionmsg.ReleaseExpect{
 		HoldID: rel.HoldID, PaymentHash: f.hash, ReleaseSecret: f.secret,
 		SenderLSPKey: m.net.Self(), ReceiverKey: f.receiver,
 	}
 	now := m.clock.Now()
-	v := check(func() error {
-		return onionmsg.VerifyRelease(rel, expect, now, m.cfg.ReleaseClockSkew)
-	})
+	v := newVerdict()
 	done := make(chan error, 1)
 	var found holdstore.State
-	err := m.request(ctx, id, releaseEvent{rel: rel, verified: v, found: &found,
-		done: done}, done)
+	err := m.requestWhile(ctx, id, releaseEvent{rel: rel, verified: v, found: &found,
+		done: done}, done, func() {
+		v.decide(onionmsg.VerifyRelease(rel, expect, now, m.cfg.ReleaseClockSkew))
+	})
 	if verr := v.wait(); verr != nil {
 		// Nothing was committed: the runner's write waited for this.
 		return m.refuse(in, f, rel, found, verr)
@@ -263,11 +264,14 @@ func (r *runner) release(ctx context.Context, v *verdict) (send, queued bool, li
 	if next.To == holdstore.StateForwarding && !r.trySlot() {
 		trs, queued = trs[:1], true
 	}
-	if err := r.applyIf(ctx, v, trs...); err != nil {
+	if err := r.write(ctx, v, trs...); err != nil {
 		r.freeSlot()
 		return false, false, 0, err
 	}
 	r.releasedAt = now
+	if next.To != holdstore.StateForwarding || queued {
+		r.logTransitions()
+	}
 	if queued {
 		r.log.Info("release queued for a forwarding slot")
 		return false, true, 0, nil
@@ -278,23 +282,21 @@ func (r *runner) release(ctx context.Context, v *verdict) (send, queued bool, li
 	return true, false, limit, nil
 }
 
-// verdict is the outcome of a check running in its own goroutine.
+// verdict is the outcome of a check that another goroutine makes.
 type verdict struct {
 	done chan struct{}
 	err  error
 }
 
-// check starts f and returns its verdict.
-func check(f func() error) *verdict {
-	v := &verdict{done: make(chan struct{})}
-	go func() {
-		defer close(v.done)
-		v.err = f()
-	}()
-	return v
+func newVerdict() *verdict { return &verdict{done: make(chan struct{})} }
+
+// decide records the check's outcome; it is called once.
+func (v *verdict) decide(err error) {
+	v.err = err
+	close(v.done)
 }
 
-// wait returns f's error once f has returned.
+// wait returns the check's outcome once it is decided.
 func (v *verdict) wait() error {
 	<-v.done
 	return v.err

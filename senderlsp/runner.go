@@ -33,7 +33,13 @@ type runner struct {
 	fixed fixedHold
 
 	hold *holdstore.Hold
+	// unlogged are committed transitions whose log lines wait for
+	// logTransitions (write).
+	unlogged []logged
 
+	// events holds one request, so that its caller goes on (requestWhile)
+	// without waiting for the runner to be scheduled; one the runner
+	// never took is answered errRunnerStopped once it has stopped.
 	events chan event
 	pokes  chan struct{}
 	// checks asks the runner to ask lnd about the hold invoice (recheck).
@@ -80,8 +86,9 @@ type fixedHold struct {
 
 type event interface{ isEvent() }
 
-// releaseEvent: a release arrived. Its signature is being checked beside
-// the runner; nothing it causes is committed unless the check passes.
+// releaseEvent: a release arrived. Its signature is being checked by the
+// handler while the runner writes; nothing it causes is committed unless
+// the check passes.
 type releaseEvent struct {
 	rel      *onionmsg.ReleaseHeldHTLC
 	verified *verdict
@@ -112,7 +119,7 @@ func newRunner(m *Manager, fixed fixedHold, h *holdstore.Hold) *runner {
 		log:     m.log.With("hold", h.ID.String()),
 		fixed:   fixed,
 		hold:    h,
-		events:  make(chan event),
+		events:  make(chan event, 1),
 		pokes:   make(chan struct{}, 1),
 		checks:  make(chan struct{}, 1),
 		stopped: make(chan struct{}),
@@ -127,16 +134,33 @@ func heldTime(h *holdstore.Hold) time.Time {
 	return h.UpdatedAt
 }
 
-// request hands ev to the runner and waits for its answer.
-func (r *runner) request(ctx context.Context, ev event, done chan error) error {
+// requestWhile hands ev to the runner, runs work (whether the runner took
+// ev or not), and then waits for the runner's answer. Every event the
+// runner takes is answered before it stops; one still queued when it
+// stops was never taken.
+func (r *runner) requestWhile(ctx context.Context, ev event, done chan error, work func()) error {
 	select {
 	case r.events <- ev:
 	case <-r.stopped:
+		work()
 		return errRunnerStopped
 	case <-ctx.Done():
+		work()
 		return ctx.Err()
 	}
-	return <-done
+	work()
+	select {
+	case err := <-done:
+		return err
+	case <-r.stopped:
+		// Answered before it stopped, or never taken.
+		select {
+		case err := <-done:
+			return err
+		default:
+			return errRunnerStopped
+		}
+	}
 }
 
 // poke asks the runner to look at its deadlines.
@@ -229,6 +253,7 @@ func (r *runner) handle(ctx context.Context, ev event) {
 		if send {
 			r.send(ctx, limit)
 		}
+		r.logTransitions()
 		if send || queued {
 			// Names the release taken. It encodes: it was decoded.
 			d, _ := ev.rel.Digest()
@@ -257,6 +282,18 @@ func (r *runner) apply(ctx context.Context, trs ...holdstore.Transition) error {
 // written while v's check runs, and committed only once it has passed
 // (rolled back otherwise), so the check and the writing overlap.
 func (r *runner) applyIf(ctx context.Context, v *verdict, trs ...holdstore.Transition) error {
+	if err := r.write(ctx, v, trs...); err != nil {
+		return err
+	}
+	r.logTransitions()
+	return nil
+}
+
+// write is applyIf without the transitions' log lines, which wait in
+// unlogged for logTransitions: the release logs them once the outbound
+// payment is on its way, as formatting them costs what the rest of the
+// runner's part of the release does.
+func (r *runner) write(ctx context.Context, v *verdict, trs ...holdstore.Transition) error {
 	var evs []holdstore.Event
 	err := r.m.store.Update(ctx, func(tx *holdstore.Tx) error {
 		var err error
@@ -291,11 +328,25 @@ func (r *runner) mirror(tr holdstore.Transition, ev holdstore.Event) {
 		h.Preimage, h.OutboundFeeMsat = tr.Preimage, tr.OutboundFeeMsat
 	}
 	h.Resolved = tr.Resolved
-	r.log.Info("hold transition", "from", tr.From, "to", tr.To,
-		"reason", ev.Reason, "seq", ev.Seq)
+	r.unlogged = append(r.unlogged, logged{tr, ev})
 	if tr.To == holdstore.StateCanceled {
 		r.m.metrics.canceled(ev.Reason)
 	}
+}
+
+// logged is a committed transition, for its log line.
+type logged struct {
+	tr holdstore.Transition
+	ev holdstore.Event
+}
+
+// logTransitions logs the committed transitions not yet logged.
+func (r *runner) logTransitions() {
+	for _, l := range r.unlogged {
+		r.log.Info("hold transition", "from", l.tr.From, "to", l.tr.To,
+			"reason", l.ev.Reason, "seq", l.ev.Seq)
+	}
+	r.unlogged = r.unlogged[:0]
 }
 
 // to builds the transition from the current state to st.

@@ -188,12 +188,22 @@ func (m *Manager) release(id holdstore.ID) {
 // its answer. errRunnerStopped: the hold is not tracked any more (resolved,
 // or unknown) or the role is not running.
 func (m *Manager) request(ctx context.Context, id holdstore.ID, ev event, done chan error) error {
+	return m.requestWhile(ctx, id, ev, done, func() {})
+}
+
+// requestWhile is request, with work done by the caller once the runner
+// has the event (or is known not to take it), before its answer: work
+// overlaps with what the runner does, and always runs.
+func (m *Manager) requestWhile(ctx context.Context, id holdstore.ID, ev event,
+	done chan error, work func()) error {
+
 	r := m.acquire(id)
 	if r == nil {
+		work()
 		return errRunnerStopped
 	}
 	defer m.release(id)
-	return r.request(ctx, ev, done)
+	return r.requestWhile(ctx, ev, done, work)
 }
 
 // poke asks the hold's runner to look at its deadlines, waking it if
