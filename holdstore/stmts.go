@@ -9,9 +9,8 @@ import (
 	"time"
 )
 
-// writeStmts are the hot write statements. They are prepared on the DB, not
-// on the write connection: database/sql re-prepares a connection's statement
-// in every transaction, but reuses a DB statement's per-connection handle.
+// writeStmts are the hot write statements, prepared once on the write
+// connection, which runs every transaction itself (withTx).
 type writeStmts struct {
 	insertHold  *sql.Stmt
 	insertEvent *sql.Stmt
@@ -129,10 +128,6 @@ func (s *writeStmts) close() {
 		}
 	}
 }
-
-// stmt is a prepared statement of the write connection, which the
-// transaction runs on.
-func (t *Tx) stmt(st *sql.Stmt) *sql.Stmt { return st }
 
 // maxCachedStmts bounds the statement cache: a caller that builds its SQL
 // from data would otherwise grow it without end.

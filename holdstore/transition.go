@@ -91,7 +91,7 @@ func (tx *Tx) Create(h *Hold) (Event, error) {
 		return Event{}, err
 	}
 	h.State, h.CreatedAt, h.UpdatedAt = StateCreated, tx.now, tx.now
-	_, err := tx.stmt(tx.stmts.insertHold).Exec(h.ID[:], h.PaymentHash[:],
+	_, err := tx.stmts.insertHold.Exec(h.ID[:], h.PaymentHash[:],
 		h.Owner, nullIfEmpty(h.RequestKey), int64(h.AmountMsat),
 		int64(h.FeeMsat), h.ReceiverKey[:], h.ReceiverLSP[:],
 		h.ReceiverInvoice, nanos(h.ReceiverInvoiceExpiry),
@@ -305,7 +305,7 @@ func (tx *Tx) whyNot(t Transition) error {
 // transaction (or savepoint) is abandoned.
 func (tx *Tx) appendEvents(ts []Transition, before, after Reason) ([]Event, error) {
 	evs := make([]Event, len(ts))
-	insert := tx.stmt(tx.stmts.insertEvent)
+	insert := tx.stmts.insertEvent
 	for i, t := range ts {
 		reason := before
 		if i == len(ts)-1 {

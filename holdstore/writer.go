@@ -147,9 +147,9 @@ func (s *Store) commit(batch []*writeReq) {
 // with savepoints.
 var errSavepoints = errors.New("batch needs savepoints")
 
-// runBatch runs every write of batch in the open transaction, recording each one's outcome in
-// errs, and returns how many events the successful ones appended. With fast,
-// clean writes run first and without savepoints.
+// runBatch runs every write of batch in the open transaction, recording
+// each one's outcome in errs, and returns how many events the successful
+// ones appended. With fast, clean writes run first and without savepoints.
 func (s *Store) runBatch(batch []*writeReq, errs []error, fast bool) (int, error) {
 	events := 0
 	now := s.clock.Now()
