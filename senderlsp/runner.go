@@ -139,16 +139,18 @@ func heldTime(h *holdstore.Hold) time.Time {
 // runner takes is answered before it stops; one still queued when it
 // stops was never taken.
 func (r *runner) requestWhile(ctx context.Context, ev event, done chan error, work func()) error {
+	var err error
 	select {
 	case r.events <- ev:
 	case <-r.stopped:
-		work()
-		return errRunnerStopped
+		err = errRunnerStopped
 	case <-ctx.Done():
-		work()
-		return ctx.Err()
+		err = ctx.Err()
 	}
 	work()
+	if err != nil {
+		return err
+	}
 	select {
 	case err := <-done:
 		return err
